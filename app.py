@@ -1,0 +1,7 @@
+"""TuneLab's entry point: the home page and the navigation between pages; nothing else."""
+import streamlit as st
+
+st.set_page_config(page_title="TuneLab", page_icon="🔥", layout="wide")
+
+home = st.Page("pages/home.py", title="Home", icon="🏠", default=True)
+st.navigation([home]).run()

@@ -1,0 +1,1 @@
+"""TuneLab's engine: configs, registries, data, models, trainer, run store and CLI (no Streamlit)."""
