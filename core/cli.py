@@ -6,6 +6,7 @@ arguments give exit code 2 and one line naming the field, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import sys
@@ -178,6 +179,12 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+# Modules that add a subcommand: each has `register(subparsers)` adding a parser with
+# set_defaults(handler=...). Add a module here to add a command.
+COMMAND_MODULES: list[str] = [
+]
+
+
 def build_parser() -> _Parser:
     parser = _Parser(prog="python -m core", description="TuneLab: train, diagnose and compare small networks.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -200,6 +207,9 @@ def build_parser() -> _Parser:
     ds.add_argument("--data-dir", metavar="DIR", help="data folder (default $TUNELAB_DATA_DIR or ~/.tunelab/data)")
     ds.add_argument("--json", action="store_true", help="print one JSON object")
     ds.set_defaults(handler=cmd_datasets)
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(sub)
     return parser
 
 

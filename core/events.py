@@ -44,7 +44,16 @@ class EpochEnd:
         return asdict(self)
 
 
-Event = Union[RunStarted, StepReport, EpochEnd]
+@dataclass(frozen=True)
+class ProbeReport:
+    """Per-layer statistics on the fixed probe batch (see core/probes.py); step 0 is the initial state."""
+
+    step: int
+    epoch: int
+    layers: list[dict]
+
+
+Event = Union[RunStarted, StepReport, EpochEnd, ProbeReport]
 EventSink = Callable[[Event], None]
 
 

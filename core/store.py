@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 from core import paths
 from core.config import RunConfig
-from core.events import HISTORY_COLUMNS, EpochEnd, Event, RunStarted, StepReport
+from core.events import HISTORY_COLUMNS, EpochEnd, Event, ProbeReport, RunStarted, StepReport
 
 STATUSES = ("queued", "running", "completed", "diverged", "cancelled", "failed", "interrupted")
 FINISHED = ("completed", "diverged", "cancelled", "failed", "interrupted")
@@ -120,6 +120,16 @@ def _finite_or_none(value: float | None) -> float | None:
     return value
 
 
+def _json_finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_finite(v) for v in value]
+    return value
+
+
 class RunStore:
     """Thread-safe access to one SQLite file: a connection per thread, writes serialized by a lock."""
 
@@ -190,6 +200,10 @@ class RunStore:
                  _finite_or_none(event.val_loss), _finite_or_none(event.val_accuracy), event.lr,
                  event.seconds, event.images_per_s),
             )
+        elif isinstance(event, ProbeReport):
+            rows = [(run_id, event.step, i, json.dumps(_json_finite(layer))) for i, layer in enumerate(event.layers)]
+            with self._write_lock, self._conn() as conn:
+                conn.executemany("INSERT OR REPLACE INTO probes VALUES (?,?,?,?)", rows)
         elif isinstance(event, RunStarted):
             self._write(
                 "UPDATE runs SET device=?, train_images=?, steps_per_epoch=?, parameters=? WHERE id=?",
@@ -242,6 +256,13 @@ class RunStore:
         rows = self._read("SELECT step, epoch, loss, lr, grad_norm FROM steps WHERE run_id=? AND step>? ORDER BY step",
                           (run_id, after))
         return [dict(r) for r in rows]
+
+    def probes(self, run_id: int) -> dict[int, list[dict]]:
+        """step -> per-layer statistics (in layer order), oldest step first."""
+        out: dict[int, list[dict]] = {}
+        for r in self._read("SELECT step, stats FROM probes WHERE run_id=? ORDER BY step, layer", (run_id,)):
+            out.setdefault(r["step"], []).append(json.loads(r["stats"]))
+        return out
 
     def history_csv(self, run_id: int) -> str:
         """The run's per-epoch history with Keras CSVLogger's column names (empty cells for NaN)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 import torch
 from torch import nn
@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from core import augment, datasets
 from core.config import RunConfig
-from core.events import EpochEnd, EventSink, RunResult, RunStarted, StepReport, ignore
+from core.events import EpochEnd, EventSink, ProbeReport, RunResult, RunStarted, StepReport, ignore
 from core.initializers import initialize
 from core.models import SeededDropout, build_model, count_parameters
 from core.optimizers import build_optimizer, regularized_weights
@@ -29,6 +29,22 @@ EVAL_BATCH = 1024
 
 class CancelToken(Protocol):
     def is_set(self) -> bool: ...
+
+
+class Probe(Protocol):
+    """Per-layer measurements taken every `probe_every` steps (core/probes.py implements it).
+
+    At a probe step the trainer calls before_update(model) after backward and before the optimizer
+    step (the probe may snapshot weights), then measure(model) after the step. measure() must not
+    change the model or draw from the run's random generator (use eval mode)."""
+
+    def before_update(self, model: nn.Module) -> None: ...
+
+    def measure(self, model: nn.Module) -> list[dict]: ...
+
+
+ProbeFactory = Callable[[nn.Module, torch.Tensor, torch.Tensor], Probe]  # (model, x_probe, y_probe)
+PROBE_BATCH = 256
 
 
 class _NeverCancelled:
@@ -141,8 +157,13 @@ def train(
     emit: EventSink = ignore,
     report_every: int = 10,
     data_dir=None,
+    make_probe: ProbeFactory | None = None,
+    probe_every: int = 50,
 ) -> RunResult:
-    """Train one run to the end, to divergence, to early stopping or until `cancel` is set."""
+    """Train one run to the end, to divergence, to early stopping or until `cancel` is set.
+
+    With make_probe, per-layer statistics on a fixed batch of validation images are emitted as
+    ProbeReport at step 0, every `probe_every` steps and after the last step."""
     started = time.perf_counter()
     device = torch.device(device)
     cancel = cancel or _NeverCancelled()
@@ -163,6 +184,9 @@ def train(
     steps_per_epoch = _steps_per_epoch(n_train, batch)
     emit(RunStarted(str(device), n_train, len(data.y_val), steps_per_epoch, config.epochs, count_parameters(model)))
 
+    probe = make_probe(model, data.x_val[:PROBE_BATCH], data.y_val[:PROBE_BATCH]) if make_probe else None
+    if probe is not None:
+        emit(ProbeReport(0, 0, probe.measure(model)))
     result = RunResult(status="completed", device=str(device))
     best_loss, best_state, since_best = math.inf, None, 0
     step, train_seconds, train_images = 0, 0.0, 0
@@ -197,7 +221,13 @@ def train(
                 grad_norm = nn.utils.clip_grad_norm_(params, config.clip_norm)
             elif reporting:
                 grad_norm = _grad_norm(params)
+            probing = probe is not None and (step % probe_every == 0 or (
+                epoch == config.epochs and i == steps_per_epoch - 1))
+            if probing:
+                probe.before_update(model)
             optimizer.step()
+            if probing:
+                emit(ProbeReport(step, epoch, probe.measure(model)))
             loss = loss.detach()
             pending.append(loss)
             loss_sum += loss * len(idx)
