@@ -188,7 +188,7 @@ def load(name: str, data_dir: str | Path | None = None, download: bool | None = 
     spec = DATASETS.get(name).factory
     folder = paths.data_dir(data_dir)
     allow = paths.downloads_allowed() if download is None else download
-    key = (name, str(folder))
+    key = (name, "" if spec.builtin else str(folder))
     with _cache_lock:
         if key not in _cache:
             _cache[key] = spec.load(folder, allow)

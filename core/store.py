@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -30,6 +31,7 @@ CREATE TABLE IF NOT EXISTS runs (
     tag TEXT NOT NULL DEFAULT '',
     group_id TEXT,
     session TEXT NOT NULL DEFAULT '',
+    owner_pid INTEGER,
     config TEXT NOT NULL,
     status TEXT NOT NULL,
     device TEXT NOT NULL DEFAULT '',
@@ -88,6 +90,7 @@ class RunRecord:
     tag: str
     group_id: str | None
     session: str
+    owner_pid: int | None
     config: RunConfig
     status: str
     device: str
@@ -163,8 +166,9 @@ class RunStore:
     def create_run(self, config: RunConfig, name: str = "", tag: str = "", group_id: str | None = None,
                    session: str = "") -> int:
         cur = self._write(
-            "INSERT INTO runs (name, tag, group_id, session, config, status, created_at) VALUES (?,?,?,?,?,?,?)",
-            (name, tag, group_id, session, config.to_json(), "queued", time.time()),
+            "INSERT INTO runs (name, tag, group_id, session, owner_pid, config, status, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (name, tag, group_id, session, os.getpid(), config.to_json(), "queued", time.time()),
         )
         return int(cur.lastrowid)
 
@@ -211,14 +215,15 @@ class RunStore:
             )
 
     def mark_interrupted(self) -> list[int]:
-        """After a restart: runs a dead server left running or queued become interrupted, keeping
-        every epoch they logged. Returns their ids."""
+        """After a restart: runs left running or queued by a process that no longer exists become
+        interrupted, keeping every epoch they logged. Returns their ids."""
         with self._write_lock, self._conn() as conn:
-            ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE status IN ('running', 'queued')")]
-            conn.execute(
+            rows = conn.execute("SELECT id, owner_pid FROM runs WHERE status IN ('running', 'queued')").fetchall()
+            ids = [r[0] for r in rows if not _alive(r[1])]
+            conn.executemany(
                 "UPDATE runs SET status='interrupted', finished_at=?, "
-                "message='the server stopped while this run was ' || status WHERE status IN ('running', 'queued')",
-                (time.time(),),
+                "message='the server stopped while this run was ' || status WHERE id=?",
+                [(time.time(), run_id) for run_id in ids],
             )
         return ids
 
@@ -286,6 +291,18 @@ class _Transactions:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.raw.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _record(row: sqlite3.Row) -> RunRecord:

@@ -293,7 +293,7 @@ def train(
     result.seconds = time.perf_counter() - started
     result.images_per_second = train_images / max(train_seconds, 1e-9)
     if result.status == "completed" and not result.message:
-        result.message = f"completed {len(result.history)} epochs"
+        result.message = f"completed {len(result.history)} epoch{'' if len(result.history) == 1 else 's'}"
     return result
 
 

@@ -1,0 +1,27 @@
+"""Shared test set-up: offline, a fresh TuneLab home per test, few threads (CI has 2 cores)."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+os.environ["TUNELAB_OFFLINE"] = "1"
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(autouse=True)
+def tunelab_home(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own run store and data folder."""
+    home = tmp_path / "tunelab-home"
+    monkeypatch.setenv("TUNELAB_HOME", str(home))
+    monkeypatch.delenv("TUNELAB_DB", raising=False)
+    monkeypatch.delenv("TUNELAB_DATA_DIR", raising=False)
+    monkeypatch.setenv("TUNELAB_OFFLINE", "1")
+    return home
