@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from core.errors import ConfigError
@@ -117,11 +117,6 @@ class RunConfig:
 def config_fields() -> list:
     """RunConfig's fields in the order of the tuning guide, each with `metadata` group/help/limits."""
     return list(fields(RunConfig))
-
-
-def default_of(name: str) -> Any:
-    f = next(f for f in fields(RunConfig) if f.name == name)
-    return f.default if f.default is not MISSING else None
 
 
 def _type_of(f) -> type:
