@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 
 from core.config import GROUPS, RunConfig, config_fields
 from core.errors import ConfigError, UserError
+from core.jsonsafe import json_safe
 
 USAGE_ERROR = 2
 
@@ -80,17 +81,6 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     names = {f.name for f in config_fields()}
     data.update({k: v for k, v in vars(args).items() if k in names})
     return RunConfig.from_dict(data)
-
-
-def json_safe(value: Any) -> Any:
-    """NaN and infinities become null, so the output is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def print_json(obj: Any) -> None:

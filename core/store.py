@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 from core import paths
 from core.config import RunConfig
+from core.jsonsafe import json_safe
 from core.events import HISTORY_COLUMNS, EpochEnd, Event, ProbeReport, RunStarted, StepReport
 
 STATUSES = ("queued", "running", "completed", "diverged", "cancelled", "failed", "interrupted")
@@ -123,16 +124,6 @@ def _finite_or_none(value: float | None) -> float | None:
     return value
 
 
-def _json_finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_finite(v) for v in value]
-    return value
-
-
 class RunStore:
     """Thread-safe access to one SQLite file: a connection per thread, writes serialized by a lock."""
 
@@ -205,7 +196,7 @@ class RunStore:
                  event.seconds, event.images_per_s),
             )
         elif isinstance(event, ProbeReport):
-            rows = [(run_id, event.step, i, json.dumps(_json_finite(layer))) for i, layer in enumerate(event.layers)]
+            rows = [(run_id, event.step, i, json.dumps(json_safe(layer))) for i, layer in enumerate(event.layers)]
             with self._write_lock, self._conn() as conn:
                 conn.executemany("INSERT OR REPLACE INTO probes VALUES (?,?,?,?)", rows)
         elif isinstance(event, RunStarted):
