@@ -1,0 +1,79 @@
+"""Curve Doctor page: upload training-history CSVs or pick stored runs, and read what the curves say."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.diagnose import diagnose
+from core.errors import UserError
+from core.history_io import MAX_BYTES, HistoryFileError, read_history
+from core.store import RunStore
+from pages.hint_view import hint_chart, render_hints
+
+UPLOAD, STORED = "Upload CSV files", "Stored runs"
+
+
+def show_case(title: str, history: list[dict], hints, notes: list[str] = ()) -> None:
+    st.subheader(title)
+    for note in notes:
+        st.caption(note)
+    chart, cards = st.columns([3, 2])
+    with chart:
+        st.altair_chart(hint_chart(history, hints), width="stretch")
+    with cards:
+        render_hints(hints)
+
+
+def uploaded_cases(files, classes: int | None) -> None:
+    for upload in files:
+        try:
+            if upload.size > MAX_BYTES:
+                raise HistoryFileError(upload.name, f"is {upload.size / 1e6:.1f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB")
+            loaded = read_history(upload.getvalue(), upload.name)
+        except UserError as exc:
+            st.error(str(exc), icon="⚠️")
+            continue
+        show_case(f"{loaded.name} ({loaded.kind}, {len(loaded.history)} epochs)", loaded.history,
+                  diagnose(loaded.history, classes=classes), loaded.notes)
+
+
+def stored_cases(store: RunStore) -> None:
+    runs = [r for r in store.runs(limit=200) if r.status != "queued"]
+    if not runs:
+        st.info("No stored runs yet: train one on the Train page, or upload a CSV.")
+        return
+    labels = {f"{r.label} · {r.config.model} on {r.config.dataset} · {r.status}": r.id for r in runs}
+    picked = st.multiselect("Runs", list(labels), default=list(labels)[:1])
+    for label in picked:
+        run = store.get(labels[label])
+        if run is None:
+            continue
+        from core.datasets import DATASETS
+
+        classes = DATASETS.get(run.config.dataset).factory.classes if run.config.dataset in DATASETS else None
+        hints = diagnose(store.history(run.id), store.steps(run.id), store.probes(run.id), classes,
+                         run.config.to_dict(), run.config.epochs)
+        show_case(label, store.history(run.id), hints)
+
+
+st.title("🩺 Curve Doctor")
+st.markdown(
+    "Curves tell you what went wrong: oscillation, overfitting, a learning rate that is too small, a bad "
+    "initialization, divergence. Upload Keras `CSVLogger` files, TensorBoard scalar CSV exports or TuneLab's "
+    "own export, or pick runs you trained here; each hint is marked on the curve where it starts."
+)
+source = st.radio("Curves from", [UPLOAD, STORED], horizontal=True)
+if source == UPLOAD:
+    files = st.file_uploader("History CSV files", type=["csv", "txt"], accept_multiple_files=True,
+                             help="Keras CSVLogger (epoch, loss, accuracy, val_loss, val_accuracy[, lr]), "
+                                  "TensorBoard's Download CSV (Wall time, Step, Value) or TuneLab's export; 5 MB at most.")
+    classes = st.number_input("Number of classes (0 = unknown)", min_value=0, max_value=100_000, value=0,
+                              help="Chance loss is ln K: it lets the doctor tell 'stuck at chance' and blow-ups.")
+    if files:
+        uploaded_cases(files, int(classes) if classes >= 2 else None)
+    else:
+        st.caption("Upload one or more files to see their curves and hints.")
+else:
+    try:
+        stored_cases(RunStore())
+    except UserError as exc:
+        st.error(str(exc), icon="⚠️")
