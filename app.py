@@ -4,4 +4,5 @@ import streamlit as st
 st.set_page_config(page_title="TuneLab", page_icon="🔥", layout="wide")
 
 home = st.Page("pages/home.py", title="Home", icon="🏠", default=True)
-st.navigation([home]).run()
+doctor = st.Page("pages/curve_doctor.py", title="Curve Doctor", icon="🩺")
+st.navigation([home, doctor, st.Page("pages/saturation_lab.py", title="Saturation Lab", icon="🔥")]).run()

@@ -172,6 +172,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 # Modules that add a subcommand: each has `register(subparsers)` adding a parser with
 # set_defaults(handler=...). Add a module here to add a command.
 COMMAND_MODULES: list[str] = [
+    "core.probe_cli",
+    "core.diagnose_cli",
 ]
 
 
