@@ -195,6 +195,14 @@ def load(name: str, data_dir: str | Path | None = None, download: bool | None = 
         return _cache[key]
 
 
+def missing_message(name: str, data_dir: str | Path | None = None) -> str | None:
+    """None when the data set can be loaded without a download; else which files go where."""
+    spec = DATASETS.get(name).factory
+    folder = paths.data_dir(data_dir)
+    missing = spec.missing_files(folder)
+    return _missing_message(spec, folder, missing) if missing else None
+
+
 def availability(data_dir: str | Path | None = None) -> list[dict]:
     """Per data set: whether it can be used offline now, and if not, which files go where."""
     folder = paths.data_dir(data_dir)

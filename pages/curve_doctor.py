@@ -8,6 +8,7 @@ from core.errors import UserError
 from core.history_io import MAX_BYTES, HistoryFileError, read_history
 from core.store import RunStore
 from pages.hint_view import hint_chart, render_hints
+from pages.ui import use_app_navigation
 
 UPLOAD, STORED = "Upload CSV files", "Stored runs"
 
@@ -55,6 +56,7 @@ def stored_cases(store: RunStore) -> None:
         show_case(label, store.history(run.id), hints)
 
 
+use_app_navigation()
 st.title("🩺 Curve Doctor")
 st.markdown(
     "Curves tell you what went wrong: oscillation, overfitting, a learning rate that is too small, a bad "

@@ -7,7 +7,9 @@ from core.initializers import INITIALIZERS
 from core.models import MODELS
 from core.optimizers import OPTIMIZERS
 from core.schedules import SCHEDULES
+from pages.ui import use_app_navigation
 
+use_app_navigation()
 st.title("TuneLab")
 st.markdown(
     "Learn neural-network tuning by doing it: pick an activation, a weight initializer, an optimizer "

@@ -19,7 +19,7 @@ from core.probes import probe_at_init
 from core.store import RunRecord
 from core.stove_story import Story, tell
 from pages.layer_panel import FONT, render_layer_panel
-from pages.ui import get_store, get_worker, session_id, show_user_error
+from pages.ui import get_store, get_worker, session_id, show_user_error, use_app_navigation
 
 MAX_WIDTH = 1024  # the lab answers in under a second up to 30 layers of this width on a CPU
 STD_CHOICES = [0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
@@ -27,6 +27,7 @@ STD_INITS = ("normal", "truncated_normal")
 ACTIVE = ("queued", "running")
 TONE_COLOURS = {"good": "#2ca02c", "warn": "#e8a33d", "bad": "#d62728"}
 
+use_app_navigation()
 st.markdown(
     f"""<style>
     .stove-verdict {{ font-size: 1.9rem; font-weight: 700; padding: .4rem .9rem; border-radius: .5rem;

@@ -2,18 +2,36 @@
 one place where user errors become st.error. Not a page itself (app.py does not list it)."""
 from __future__ import annotations
 
+import threading
 import uuid
 
 import streamlit as st
 
+from core.config import RunConfig
 from core.errors import UserError
 from core.store import RunStore
 from core.worker import Worker
 
 
+def use_app_navigation() -> None:
+    """Call first in every page. A fresh server whose first request is a page's URL (a shared link to
+    /train) runs that file alone in Streamlit's old pages-folder mode: no app.py, a menu of every
+    module in pages/. Switching the mode off and rerunning runs app.py's st.navigation instead; the
+    page keeps its URL because app.py gives each page the url_path of its file name."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 @st.cache_resource(show_spinner=False)
 def get_store() -> RunStore:
-    return RunStore()
+    """The server's run store. Made once per server start: runs a dead server left running or queued
+    become interrupted here, keeping every epoch they logged."""
+    store = RunStore()
+    store.mark_interrupted()
+    return store
 
 
 @st.cache_resource(show_spinner=False)
@@ -21,7 +39,20 @@ def get_worker() -> Worker:
     """One worker for the whole server: every browser session shares its queue."""
     from core.probes import make_probe
 
-    return Worker(get_store(), device="auto", make_probe=make_probe)
+    worker = Worker(get_store(), device="auto", make_probe=make_probe)
+    # Load the built-in digits now, while the person sets the knobs: the first run then starts
+    # training at once instead of spending its first second reading the data.
+    threading.Thread(target=_warm_up, name="tunelab-warm-up", daemon=True).start()
+    return worker
+
+
+def _warm_up() -> None:
+    from core import datasets
+
+    try:
+        datasets.load(RunConfig().dataset)
+    except Exception:  # only a head start: the run itself reports any problem with the data
+        pass
 
 
 def session_id() -> str:
