@@ -174,6 +174,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 COMMAND_MODULES: list[str] = [
     "core.probe_cli",
     "core.diagnose_cli",
+    "core.ui_bench",
 ]
 
 

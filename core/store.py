@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS runs (
     group_id TEXT,
     session TEXT NOT NULL DEFAULT '',
     owner_pid INTEGER,
+    owner_started TEXT,
     config TEXT NOT NULL,
     status TEXT NOT NULL,
     device TEXT NOT NULL DEFAULT '',
@@ -92,6 +93,7 @@ class RunRecord:
     group_id: str | None
     session: str
     owner_pid: int | None
+    owner_started: str | None
     config: RunConfig
     status: str
     device: str
@@ -133,7 +135,11 @@ class RunStore:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         with self._write_lock:
-            self._conn().raw.executescript(SCHEMA)
+            conn = self._conn().raw
+            conn.executescript(SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+            if "owner_started" not in columns:  # a store made before runs knew their owner's start
+                conn.execute("ALTER TABLE runs ADD COLUMN owner_started TEXT")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -150,16 +156,17 @@ class RunStore:
         with self._write_lock, self._conn() as conn:
             return conn.execute(sql, tuple(args))
 
-    def _read(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        return self._conn().raw.execute(sql, tuple(args)).fetchall()
+    def _read(self, sql: str, args: Iterable[Any] | dict = ()) -> list[sqlite3.Row]:
+        return self._conn().raw.execute(sql, args if isinstance(args, dict) else tuple(args)).fetchall()
 
     # ---- runs -------------------------------------------------------------------------------
     def create_run(self, config: RunConfig, name: str = "", tag: str = "", group_id: str | None = None,
                    session: str = "") -> int:
         cur = self._write(
-            "INSERT INTO runs (name, tag, group_id, session, owner_pid, config, status, created_at) "
-            "VALUES (?,?,?,?,?,?,?,?)",
-            (name, tag, group_id, session, os.getpid(), config.to_json(), "queued", time.time()),
+            "INSERT INTO runs (name, tag, group_id, session, owner_pid, owner_started, config, status, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
+            (name, tag, group_id, session, os.getpid(), _process_identity(os.getpid()), config.to_json(), "queued",
+             time.time()),
         )
         return int(cur.lastrowid)
 
@@ -191,9 +198,9 @@ class RunStore:
         elif isinstance(event, EpochEnd):
             self._write(
                 "INSERT OR REPLACE INTO epochs VALUES (?,?,?,?,?,?,?,?,?)",
-                (run_id, event.epoch, _finite_or_none(event.loss), _finite_or_none(event.accuracy),
-                 _finite_or_none(event.val_loss), _finite_or_none(event.val_accuracy), event.lr,
-                 event.seconds, event.images_per_s),
+                (run_id, event.epoch, *(_finite_or_none(v) for v in (
+                    event.loss, event.accuracy, event.val_loss, event.val_accuracy, event.lr, event.seconds,
+                    event.images_per_s))),
             )
         elif isinstance(event, ProbeReport):
             rows = [(run_id, event.step, i, json.dumps(json_safe(layer))) for i, layer in enumerate(event.layers)]
@@ -209,8 +216,9 @@ class RunStore:
         """After a restart: runs left running or queued by a process that no longer exists become
         interrupted, keeping every epoch they logged. Returns their ids."""
         with self._write_lock, self._conn() as conn:
-            rows = conn.execute("SELECT id, owner_pid FROM runs WHERE status IN ('running', 'queued')").fetchall()
-            ids = [r[0] for r in rows if not _alive(r[1])]
+            rows = conn.execute(
+                "SELECT id, owner_pid, owner_started FROM runs WHERE status IN ('running', 'queued')").fetchall()
+            ids = [r[0] for r in rows if not _alive(r[1], r[2])]
             conn.executemany(
                 "UPDATE runs SET status='interrupted', finished_at=?, "
                 "message='the server stopped while this run was ' || status WHERE id=?",
@@ -243,6 +251,15 @@ class RunStore:
             args.append(session)
         sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
         return [_record(r) for r in self._read(sql, (*args, limit))]
+
+    def version(self, run_id: int) -> tuple | None:
+        """Changes whenever anything about the run changes: its status, epochs, newest step or probe.
+        One cheap query, so pages polling many times a second can skip redrawing what is the same."""
+        rows = self._read(
+            "SELECT status, finished_at, (SELECT COUNT(*) FROM epochs WHERE run_id=:id), "
+            "(SELECT MAX(step) FROM steps WHERE run_id=:id), (SELECT MAX(step) FROM probes WHERE run_id=:id) "
+            "FROM runs WHERE id=:id", {"id": run_id})
+        return tuple(rows[0]) if rows else None
 
     def history(self, run_id: int) -> list[dict]:
         rows = self._read("SELECT * FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,))
@@ -284,7 +301,21 @@ class _Transactions:
         self.raw.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
-def _alive(pid: int | None) -> bool:
+def _process_identity(pid: int) -> str | None:
+    """The boot and the start time of process `pid` (Linux), so a new process that happens to get a
+    dead server's pid (PID 1 in every container start) is not taken for it. None where unknown."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the fields after the parenthesised command name; field 22 of the line is the start time
+    return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"
+
+
+def _alive(pid: int | None, started: str | None = None) -> bool:
+    """Whether the process that owns a run still runs: its pid exists and, where both are known, it
+    started when the owner did."""
     if not pid:
         return False
     try:
@@ -292,8 +323,11 @@ def _alive(pid: int | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass
+    if started is None:
         return True
-    return True
+    now = _process_identity(pid)
+    return now is None or now == started
 
 
 def _record(row: sqlite3.Row) -> RunRecord:

@@ -64,7 +64,7 @@ class Worker:
             run_id = self.store.create_run(config, name=name, tag=tag, group_id=group_id, session=session)
             self._queue.append(run_id)
             self._cancels[run_id] = threading.Event()
-            self._cond.notify()
+            self._cond.notify_all()  # wait_idle() callers wait on the same condition as the threads
         return run_id
 
     def cancel(self, run_id: int) -> bool:
@@ -141,6 +141,8 @@ class Worker:
     def _run(self, run_id: int, cancel: threading.Event) -> None:
         try:
             record = self.store.get(run_id)
+            if record is None:  # deleted while it waited
+                return
             self.store.mark_running(run_id, str(self.device))
             result = self._trainer(
                 record.config, self.device, cancel=cancel, emit=lambda event: self.store.record(run_id, event),

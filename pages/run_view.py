@@ -36,10 +36,25 @@ def settings_line(run: RunRecord) -> str:
             f"batch {c.batch_size} · {c.epochs} epochs · seed {c.seed}")
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def snapshot(db_path: str, run_id: int, version: tuple) -> dict:
+    """Everything the view shows of a run at one `version` of it, with the Curve Doctor's hints.
+    Shared by every browser watching the run and recomputed only when the run changes, so a class
+    of 30 watching one run costs one read per change, not 30 a second."""
+    store = get_store()
+    run = store.get(run_id)
+    history, steps, probes = store.history(run_id), store.steps(run_id), store.probes(run_id)
+    classes = classes_of(run)
+    hints = diagnose(history, steps, probes, classes, run.config.to_dict(), run.config.epochs) if history else []
+    latest = max(probes) if probes else None
+    return {"history": history, "steps": steps, "hints": hints, "classes": classes,
+            "probe_step": latest, "layers": probes[latest] if probes else []}
+
+
 def _draw(run: RunRecord) -> None:
     store = get_store()
-    history = store.history(run.id)
-    steps = store.steps(run.id)
+    data = snapshot(str(store.path), run.id, store.version(run.id))
+    history, steps, classes = data["history"], data["steps"], data["classes"]
     last_step = steps[-1]["step"] if steps else 0
     position = get_worker().position(run.id) if run.status == "queued" else None
     progress = summarize(run, history, last_step, time.time(), position)
@@ -48,7 +63,6 @@ def _draw(run: RunRecord) -> None:
     st.caption(settings_line(run))
     st.progress(progress.fraction, text=progress.text)
 
-    classes = classes_of(run)
     epochs = run.config.epochs
     left, right = st.columns([3, 2], gap="medium")
     with left:
@@ -59,21 +73,19 @@ def _draw(run: RunRecord) -> None:
         st.altair_chart(lr_chart(history, steps, run.steps_per_epoch, epochs, height=160), width="stretch",
                         key=f"lr_{run.id}")
 
-    probes = store.probes(run.id)
     hints_col, layers_col = st.columns([2, 3], gap="medium")
     with hints_col:
         st.markdown("#### What the curves say")
         if history:
-            render_hints(diagnose(history, steps, probes, classes, run.config.to_dict(), epochs))
+            render_hints(data["hints"])
         else:
             st.caption("The Curve Doctor reads the curves after the first epochs.")
     with layers_col:
         st.markdown("#### Inside the network, layer by layer")
-        if probes:
-            step = max(probes)
-            st.caption(f"Measured on a fixed batch of validation images at step {step:,}: where each layer's "
-                       "outputs sit, how many units saturate or die, and how much gradient reaches each layer.")
-            render_layer_panel(probes[step], key=f"layers_{run.id}")
+        if data["layers"]:
+            st.caption(f"Measured on a fixed batch of validation images at step {data['probe_step']:,}: where each "
+                       "layer's outputs sit, how many units saturate or die, and how much gradient reaches each layer.")
+            render_layer_panel(data["layers"], key=f"layers_{run.id}")
         else:
             st.caption("The first per-layer measurement comes with the first training step.")
 

@@ -1,0 +1,140 @@
+"""`python -m core bench-ui`: what a person at the Train page waits for, measured in a real browser.
+
+- click to first point: from the click on "Start training" to the first per-step loss drawn in the
+  loss chart (seen in the chart's SVG), on a server that has just been opened;
+- images/s with the page open (the browser rendering and the page polling every second, on the same
+  machine) against headless (the same run from `python -m core train`, no browser, no Streamlit),
+  run alternately so drift hits both; the ratio is page-open / headless.
+Needs playwright and a chromium (requirements-dev.txt; Debian's `chromium`)."""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from core.errors import UserError
+from core.store import RunStore
+from core.ui_harness import ROOT, Server
+
+FIRST_POINT_JS = """() => Array.from(document.querySelectorAll('[data-testid=stVegaLiteChart] [aria-label]'))
+    .some(e => (e.getAttribute('aria-label') || '').includes('series: training, every step;'))"""
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        raise UserError("bench-ui needs a chromium browser (Debian: apt install chromium)")
+    return path
+
+
+def _set_number(page, label: str, value: str) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(value)
+    box.press("Enter")
+    page.wait_for_timeout(300)
+
+
+def _page_run(page, store: RunStore, run_number: int, timeout: float) -> tuple[float, float]:
+    """Click Start; seconds until the first per-step point is drawn, and the run's images/s."""
+    start = page.get_by_role("button", name="Start training")
+    start.wait_for()
+    t0 = time.perf_counter()
+    start.click()
+    page.wait_for_function(FIRST_POINT_JS, timeout=timeout * 1000, polling=20)
+    first_point = time.perf_counter() - t0
+    deadline = time.monotonic() + timeout
+    while store.get(run_number) is None or store.get(run_number).status in ("queued", "running"):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"run {run_number} did not finish within {timeout} s")
+        time.sleep(0.1)
+    page.get_by_text("Completed").first.wait_for(timeout=timeout * 1000)
+    return first_point, store.get(run_number).images_per_second or 0.0
+
+
+def _headless_run(epochs: int, home: Path) -> float:
+    out = subprocess.run(
+        [sys.executable, "-m", "core", "train", "--epochs", str(epochs), "--json", "--db", str(home / "headless.db")],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**__import__("os").environ, "TUNELAB_HOME": str(home), "TUNELAB_OFFLINE": "1"},
+    )
+    return float(json.loads(out.stdout)["images_per_second"])
+
+
+def measure(repeats: int, epochs: int, timeout: float = 300.0) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    executable = _chromium()
+    with tempfile.TemporaryDirectory(prefix="tunelab-bench-ui-") as tmp:
+        home = Path(tmp)
+        server = Server(home / "server").start()
+        try:
+            store = RunStore(server.home / "runs.db")
+            first_points, page_speeds, headless_speeds = [], [], []
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+                page = browser.new_page(viewport={"width": 1500, "height": 1000})
+                page.set_default_timeout(timeout * 1000)
+                page.goto(server.url + "/train")
+                page.get_by_role("button", name="Start training").wait_for()
+                page.get_by_text("6. Batch size, epochs and seed", exact=True).click()
+                _set_number(page, "Epochs", str(epochs))
+                for i in range(1, repeats + 1):
+                    headless_speeds.append(_headless_run(epochs, home))
+                    first_point, speed = _page_run(page, store, i, timeout)
+                    first_points.append(first_point)
+                    page_speeds.append(speed)
+                browser.close()
+        finally:
+            server.stop()
+    ratios = [p / h for p, h in zip(page_speeds, headless_speeds)]
+    return {
+        "config": "mnist5k, simple_cnn, adam lr 0.001, batch 64 (the defaults)",
+        "epochs": epochs,
+        "repeats": repeats,
+        "click_to_first_point_s": first_points,
+        "click_to_first_point_first_s": first_points[0],
+        "click_to_first_point_median_s": statistics.median(first_points),
+        "page_open_images_per_s": page_speeds,
+        "headless_images_per_s": headless_speeds,
+        "page_open_over_headless": ratios,
+        "page_open_over_headless_median": statistics.median(ratios),
+    }
+
+
+def cmd_bench_ui(args: argparse.Namespace) -> int:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        raise UserError("bench-ui needs playwright: pip install -r requirements-dev.txt") from None
+    if args.repeats < 1 or args.epochs < 1:
+        raise UserError("repeats and epochs: must be at least 1")
+    result = measure(args.repeats, args.epochs)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"click to first chart point: first {result['click_to_first_point_first_s']:.2f} s, "
+          f"median {result['click_to_first_point_median_s']:.2f} s over {args.repeats} runs "
+          f"({', '.join(f'{t:.2f}' for t in result['click_to_first_point_s'])})")
+    for page_speed, headless, ratio in zip(result["page_open_images_per_s"], result["headless_images_per_s"],
+                                           result["page_open_over_headless"]):
+        print(f"images/s: page open {page_speed:,.0f}  headless {headless:,.0f}  ratio {ratio:.2f}")
+    print(f"page open / headless, median: {result['page_open_over_headless_median']:.2f}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench-ui",
+        help="click-to-first-chart-point and images/s with the Train page open vs headless (real browser)",
+        description=__doc__,
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each kind (default 3)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per run (default 3)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=cmd_bench_ui)
