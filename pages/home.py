@@ -15,10 +15,20 @@ st.markdown(
     "Learn neural-network tuning by doing it: pick an activation, a weight initializer, an optimizer "
     "and a learning rate, train a small CNN and read what the loss and accuracy curves say."
 )
-st.info(
-    "Start from the command line while the live pages are being built:  \n"
-    "`python -m core train --dataset mnist5k --model simple_cnn --optimizer adam --lr 0.001 --epochs 3`",
-)
+st.markdown("#### Where to start")
+start = st.columns(3)
+with start[0].container(border=True):
+    st.page_link("pages/train.py", label="**Train**", icon="🎛️")
+    st.caption("Set the knobs (or load a preset such as *Learning rate too high*), click Start training and "
+               "watch the loss and accuracy grow while TuneLab says what the curves show.")
+with start[1].container(border=True):
+    st.page_link("pages/saturation_lab.py", label="**Saturation Lab**", icon="🔥")
+    st.caption("Every neuron is a stove: see, layer by layer, how too big an initial weight makes sigmoid "
+               "and tanh boil over and the gradient vanish.")
+with start[2].container(border=True):
+    st.page_link("pages/curve_doctor.py", label="**Curve Doctor**", icon="🩺")
+    st.caption("Upload a Keras or TensorBoard CSV, or pick a stored run: oscillation, overfitting, too small "
+               "a learning rate, bad initialization or divergence, with the evidence and the fix.")
 
 left, right = st.columns(2)
 with left:

@@ -166,15 +166,31 @@ def gradient_chart(layers: list[dict], height: int = 220) -> alt.Chart:
     return line.properties(height=height, title="Gradient reaching each layer (log scale)")
 
 
+def panel_specs(layers: list[dict]) -> dict[str, dict | None]:
+    """The three charts as Vega-Lite specs (fractions is None where the activation has neither a flat
+    region nor a hard zero). Plain dicts: the Train page caches them once per probe for every viewer."""
+    from pages.run_charts import arrow_datasets
+
+    fractions = fraction_chart(layers)
+    return {
+        "stoves": arrow_datasets(_style(stoves_chart(layers)).to_dict(validate=False)),
+        "fractions": arrow_datasets(_style(fractions).to_dict(validate=False)) if fractions is not None else None,
+        "gradient": arrow_datasets(_style(gradient_chart(layers)).to_dict(validate=False)),
+    }
+
+
+def render_panel_specs(specs: dict[str, dict | None], activation: str, key: str) -> None:
+    st.vega_lite_chart(specs["stoves"], width="stretch", key=f"{key}_stoves")
+    if specs["fractions"] is not None:
+        st.vega_lite_chart(specs["fractions"], width="stretch", key=f"{key}_fractions")
+    else:
+        st.caption(f"{activation} has no flat region and no hard zero: nothing saturates, no unit dies.")
+    st.vega_lite_chart(specs["gradient"], width="stretch", key=f"{key}_gradient")
+
+
 def render_layer_panel(layers: list[dict], key: str) -> None:
     """Draw the three aligned per-layer charts for one probe (a list of core.probes layer dicts)."""
     if not layers:
         st.info("No per-layer numbers yet.")
         return
-    st.altair_chart(_style(stoves_chart(layers)), width="stretch", key=f"{key}_stoves")
-    fractions = fraction_chart(layers)
-    if fractions is not None:
-        st.altair_chart(_style(fractions), width="stretch", key=f"{key}_fractions")
-    else:
-        st.caption(f"{layers[0]['activation']} has no flat region and no hard zero: nothing saturates, no unit dies.")
-    st.altair_chart(_style(gradient_chart(layers)), width="stretch", key=f"{key}_gradient")
+    render_panel_specs(panel_specs(layers), layers[0]["activation"], key)

@@ -1,11 +1,18 @@
-"""The Train page's live Altair charts: loss (training and validation per epoch, every step's loss
-faint behind), accuracy and learning rate, all on one x axis in epochs. Not a page."""
+"""The Train page's live charts as Vega-Lite specs: loss (training and validation per epoch, every
+step's loss faint behind), accuracy and learning rate, all on one x axis in epochs.
+
+Each chart's layout is built with Altair once per shape (epochs, classes) and cached; a redraw only
+drops the new data and the y scale into a copy. Building Altair objects costs ~50 ms a chart, which a
+page polling every second for a whole class cannot afford. Not a page."""
 from __future__ import annotations
 
+import copy
 import math
+from functools import lru_cache
 
 import altair as alt
 import pandas as pd
+import pyarrow as pa
 
 FONT = 14
 MAX_STEP_POINTS = 1500  # more per-step points than this are averaged in buckets (the chart stays fast)
@@ -41,21 +48,14 @@ def epoch_frame(history: list[dict], columns: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["epoch", "series", "value"]).dropna()
 
 
+def _chance(value: float, epochs: int) -> pd.DataFrame:
+    return pd.DataFrame({"epoch": [0, max(1, epochs)], "value": [value, value], "series": [CHANCE, CHANCE]})
+
+
 def _log_scale(values: pd.Series) -> bool:
     """Log when the values are positive and span more than a factor of 50 (a diverging loss)."""
     values = values[values.notna()]
     return bool(len(values)) and bool((values > 0).all()) and float(values.max() / values.min()) > 50
-
-
-def _loss_scale(per_epoch: pd.Series, per_step: pd.Series, classes: int | None) -> alt.Scale:
-    """Linear from 0, tall enough for the epoch curves and chance (noisy single steps are clipped),
-    unless the epoch losses span more than a factor of 50 (a diverging run): then logarithmic."""
-    if _log_scale(per_epoch):
-        return alt.Scale(type="log")
-    tops = [per_epoch.max() if len(per_epoch) else None, math.log(classes) if classes else None,
-            per_step.quantile(0.98) if len(per_step) else None]
-    top = max((float(t) for t in tops if t is not None and math.isfinite(float(t))), default=1.0)
-    return alt.Scale(domain=[0, top * 1.1], clamp=False)
 
 
 def _x(epochs: int, title: str | None = "epoch") -> alt.X:
@@ -68,58 +68,101 @@ def _colour(series: list[str]) -> alt.Color:
                      legend=alt.Legend(orient="top", title=None, labelFontSize=FONT))
 
 
-def _finish(chart, title: str, height: int):
-    return chart.properties(title=title, height=height, autosize=alt.AutoSizeParams(type="fit", contains="padding")).configure_axis(
-        labelFontSize=FONT, titleFontSize=FONT).configure_title(fontSize=FONT + 2, anchor="start")
+def _finish(chart, title: str, height: int) -> dict:
+    chart = chart.properties(title=title, height=height,
+                             autosize=alt.AutoSizeParams(type="fit", contains="padding"))
+    return chart.configure_axis(labelFontSize=FONT, titleFontSize=FONT).configure_title(
+        fontSize=FONT + 2, anchor="start").to_dict()
+
+
+def arrow_datasets(spec: dict) -> dict:
+    """Turn a spec's named data sets into Arrow tables. Streamlit sends `datasets` as Arrow anyway; made
+    here once (and cached), a redraw skips the pandas conversion it would do on every poll, and the
+    browser updates a chart whose spec is unchanged by swapping its data instead of rebuilding it."""
+    spec["datasets"] = {
+        name: pa.Table.from_pandas(rows, preserve_index=False) if isinstance(rows, pd.DataFrame)
+        else pa.Table.from_pylist(rows)
+        for name, rows in spec.get("datasets", {}).items()
+    }
+    return spec
+
+
+def _fill(template: dict, datasets: dict[str, pd.DataFrame], y_scale: dict | None = None) -> dict:
+    spec = copy.deepcopy(template)
+    spec["datasets"] = datasets
+    if y_scale is not None:
+        for layer in spec.get("layer", [spec]):
+            layer["encoding"]["y"]["scale"] = y_scale
+    return arrow_datasets(spec)
+
+
+@lru_cache(maxsize=64)
+def _loss_template(epochs: int, with_chance: bool, height: int) -> dict:
+    """Three data sets, each only ever appended to while a run trains: steps, epochs, chance."""
+    series = [STEP, TRAIN, VAL] + ([CHANCE] if with_chance else [])
+    encoding = dict(
+        x=_x(epochs), y=alt.Y("value:Q", title="loss"), color=_colour(series),
+        tooltip=[alt.Tooltip("series:N"), alt.Tooltip("epoch:Q", format=".2f"), alt.Tooltip("value:Q", format=".4g")],
+    )
+    faint = alt.Chart(alt.NamedData("steps")).mark_line(strokeWidth=1, opacity=0.6, clip=True).encode(**encoding)
+    curves = alt.Chart(alt.NamedData("epochs")).mark_line(
+        point=alt.OverlayMarkDef(size=60), strokeWidth=3, clip=True).encode(**encoding)
+    layers = [faint, curves]
+    if with_chance:
+        layers.insert(1, alt.Chart(alt.NamedData("chance")).mark_line(strokeDash=[6, 4], strokeWidth=1.5).encode(**encoding))
+    return _finish(alt.layer(*layers), "Loss", height)
 
 
 def loss_chart(history: list[dict], steps: list[dict], steps_per_epoch: int | None, epochs: int,
-               classes: int | None = None, height: int = 420):
+               classes: int | None = None, height: int = 420) -> dict:
     per_step = step_frame(steps, steps_per_epoch).assign(series=STEP)
     per_epoch = epoch_frame(history, {"loss": TRAIN, "val_loss": VAL})
-    frame = pd.concat([per_step, per_epoch], ignore_index=True)
-    series = [STEP, TRAIN, VAL]
+    if _log_scale(per_epoch["value"]):  # a diverging run: every value on a log axis
+        scale = {"type": "log"}
+    else:
+        scale = {"zero": True}
+        if classes:  # a noisy single step above twice chance would squash the curves: draw it at the cap
+            per_step["value"] = per_step["value"].clip(upper=2 * math.log(classes))
+    datasets = {"steps": per_step, "epochs": per_epoch}
     if classes:
-        chance = math.log(classes)
-        frame = pd.concat([frame, pd.DataFrame(
-            {"epoch": [0, max(1, epochs)], "value": [chance, chance], "series": [CHANCE, CHANCE]})], ignore_index=True)
-        series.append(CHANCE)
-    scale = _loss_scale(per_epoch["value"], per_step["value"], classes)
-    base = alt.Chart(frame).encode(
-        x=_x(epochs), y=alt.Y("value:Q", title="loss", scale=scale), color=_colour(series),
-        tooltip=[alt.Tooltip("series:N"), alt.Tooltip("epoch:Q", format=".2f"), alt.Tooltip("value:Q", format=".4g")],
-    )
-    faint = base.transform_filter(alt.datum.series == STEP).mark_line(strokeWidth=1, opacity=0.6, clip=True)
-    chance_line = base.transform_filter(alt.datum.series == CHANCE).mark_line(strokeDash=[6, 4], strokeWidth=1.5)
-    curves = base.transform_filter((alt.datum.series == TRAIN) | (alt.datum.series == VAL)).mark_line(
-        point=alt.OverlayMarkDef(size=60), strokeWidth=3)
-    return _finish(alt.layer(faint, chance_line, curves), "Loss", height)
+        datasets["chance"] = _chance(math.log(classes), epochs)
+    return _fill(_loss_template(epochs, bool(classes), height), datasets, scale)
 
 
-def accuracy_chart(history: list[dict], epochs: int, classes: int | None = None, height: int = 420):
-    frame = epoch_frame(history, {"accuracy": TRAIN, "val_accuracy": VAL})
-    series = [TRAIN, VAL]
-    if classes:
-        frame = pd.concat([frame, pd.DataFrame(
-            {"epoch": [0, max(1, epochs)], "value": [1 / classes] * 2, "series": [CHANCE, CHANCE]})], ignore_index=True)
-        series.append(CHANCE)
-    base = alt.Chart(frame).encode(
+@lru_cache(maxsize=64)
+def _accuracy_template(epochs: int, with_chance: bool, height: int) -> dict:
+    series = [TRAIN, VAL] + ([CHANCE] if with_chance else [])
+    encoding = dict(
         x=_x(epochs, None), y=alt.Y("value:Q", title="accuracy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
         color=_colour(series),
         tooltip=[alt.Tooltip("series:N"), alt.Tooltip("epoch:Q"), alt.Tooltip("value:Q", format=".2%")],
     )
-    chance_line = base.transform_filter(alt.datum.series == CHANCE).mark_line(strokeDash=[6, 4], strokeWidth=1.5)
-    curves = base.transform_filter(alt.datum.series != CHANCE).mark_line(point=alt.OverlayMarkDef(size=60), strokeWidth=3)
-    return _finish(alt.layer(chance_line, curves), "Accuracy", height)
+    layers = [alt.Chart(alt.NamedData("epochs")).mark_line(point=alt.OverlayMarkDef(size=60), strokeWidth=3).encode(**encoding)]
+    if with_chance:
+        layers.insert(0, alt.Chart(alt.NamedData("chance")).mark_line(strokeDash=[6, 4], strokeWidth=1.5).encode(**encoding))
+    return _finish(alt.layer(*layers), "Accuracy", height)
 
 
-def lr_chart(history: list[dict], steps: list[dict], steps_per_epoch: int | None, epochs: int, height: int = 160):
-    frame = step_frame(steps, steps_per_epoch, column="lr")
-    if frame.empty:
-        frame = epoch_frame(history, {"lr": "lr"})[["epoch", "value"]]
-    scale = alt.Scale(type="log") if _log_scale(frame["value"]) else alt.Scale(zero=False)
-    chart = alt.Chart(frame).mark_line(strokeWidth=2, color="#2ca02c", interpolate="step-after").encode(
-        x=_x(epochs, None), y=alt.Y("value:Q", title="learning rate", scale=scale, axis=alt.Axis(format=".1e")),
+def accuracy_chart(history: list[dict], epochs: int, classes: int | None = None, height: int = 260) -> dict:
+    datasets = {"epochs": epoch_frame(history, {"accuracy": TRAIN, "val_accuracy": VAL})}
+    if classes:
+        datasets["chance"] = _chance(1 / classes, epochs)
+    return _fill(_accuracy_template(epochs, bool(classes), height), datasets)
+
+
+@lru_cache(maxsize=64)
+def _lr_template(epochs: int, height: int) -> dict:
+    chart = alt.Chart(alt.NamedData("lr")).mark_line(strokeWidth=2, color="#2ca02c", interpolate="step-after").encode(
+        x=_x(epochs, None), y=alt.Y("value:Q", title="learning rate", axis=alt.Axis(format=".1e")),
         tooltip=[alt.Tooltip("epoch:Q", format=".2f"), alt.Tooltip("value:Q", title="learning rate", format=".3g")],
     )
     return _finish(chart, "Learning rate", height)
+
+
+def lr_chart(history: list[dict], steps: list[dict], steps_per_epoch: int | None, epochs: int,
+             height: int = 160) -> dict:
+    frame = step_frame(steps, steps_per_epoch, column="lr")
+    if frame.empty:
+        frame = epoch_frame(history, {"lr": "lr"})[["epoch", "value"]]
+    scale = {"type": "log"} if _log_scale(frame["value"]) else {"zero": False}
+    return _fill(_lr_template(epochs, height), {"lr": frame}, scale)

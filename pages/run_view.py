@@ -12,12 +12,14 @@ from core.diagnose import diagnose
 from core.run_progress import summarize
 from core.store import RunRecord
 from pages.hint_view import render_hints
-from pages.layer_panel import render_layer_panel
+from pages.layer_panel import panel_specs, render_panel_specs
 from pages.run_charts import accuracy_chart, loss_chart, lr_chart
 from pages.ui import get_store, get_worker
 
 ACTIVE = ("queued", "running")
-POLL_SECONDS = 1.0
+POLL_SECONDS = 2.0
+# Seconds between redraws by phase (None: no polling).
+POLL_EVERY = {"starting": 0.5, "waiting": POLL_SECONDS, "training": POLL_SECONDS, "done": None}
 STATUS_ICON = {"queued": "⏳", "running": "🏃", "completed": "✅", "diverged": "💥", "cancelled": "⏹️",
                "failed": "❌", "interrupted": "⚡"}
 
@@ -47,15 +49,27 @@ def snapshot(db_path: str, run_id: int, version: tuple) -> dict:
     classes = classes_of(run)
     hints = diagnose(history, steps, probes, classes, run.config.to_dict(), run.config.epochs) if history else []
     latest = max(probes) if probes else None
-    return {"history": history, "steps": steps, "hints": hints, "classes": classes,
-            "probe_step": latest, "layers": probes[latest] if probes else []}
+    epochs = run.config.epochs
+    charts = {  # Vega-Lite specs
+        "loss": loss_chart(history, steps, run.steps_per_epoch, epochs, classes),
+        "accuracy": accuracy_chart(history, epochs, classes, height=260),
+        "lr": lr_chart(history, steps, run.steps_per_epoch, epochs, height=160),
+    }
+    return {"history": history, "last_step": steps[-1]["step"] if steps else 0, "hints": hints,
+            "charts": charts, "probe_step": latest}
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def layer_snapshot(db_path: str, run_id: int, probe_step: int) -> dict:
+    """The per-layer panel at one probe step (it changes only every few dozen steps)."""
+    layers = get_store().probes(run_id)[probe_step]
+    return {"specs": panel_specs(layers), "activation": layers[0]["activation"]}
 
 
 def _draw(run: RunRecord) -> None:
     store = get_store()
     data = snapshot(str(store.path), run.id, store.version(run.id))
-    history, steps, classes = data["history"], data["steps"], data["classes"]
-    last_step = steps[-1]["step"] if steps else 0
+    history, last_step = data["history"], data["last_step"]
     position = get_worker().position(run.id) if run.status == "queued" else None
     progress = summarize(run, history, last_step, time.time(), position)
 
@@ -63,15 +77,10 @@ def _draw(run: RunRecord) -> None:
     st.caption(settings_line(run))
     st.progress(progress.fraction, text=progress.text)
 
-    epochs = run.config.epochs
     left, right = st.columns([3, 2], gap="medium")
-    with left:
-        st.altair_chart(loss_chart(history, steps, run.steps_per_epoch, epochs, classes), width="stretch",
-                        key=f"loss_{run.id}")
-    with right:
-        st.altair_chart(accuracy_chart(history, epochs, classes, height=260), width="stretch", key=f"acc_{run.id}")
-        st.altair_chart(lr_chart(history, steps, run.steps_per_epoch, epochs, height=160), width="stretch",
-                        key=f"lr_{run.id}")
+    left.vega_lite_chart(data["charts"]["loss"], width="stretch", key=f"loss_{run.id}")
+    right.vega_lite_chart(data["charts"]["accuracy"], width="stretch", key=f"acc_{run.id}")
+    right.vega_lite_chart(data["charts"]["lr"], width="stretch", key=f"lr_{run.id}")
 
     hints_col, layers_col = st.columns([2, 3], gap="medium")
     with hints_col:
@@ -82,27 +91,43 @@ def _draw(run: RunRecord) -> None:
             st.caption("The Curve Doctor reads the curves after the first epochs.")
     with layers_col:
         st.markdown("#### Inside the network, layer by layer")
-        if data["layers"]:
+        if data["probe_step"] is not None:
             st.caption(f"Measured on a fixed batch of validation images at step {data['probe_step']:,}: where each "
                        "layer's outputs sit, how many units saturate or die, and how much gradient reaches each layer.")
-            render_layer_panel(data["layers"], key=f"layers_{run.id}")
+            panel = layer_snapshot(str(store.path), run.id, data["probe_step"])
+            render_panel_specs(panel["specs"], panel["activation"], key=f"layers_{run.id}")
         else:
             st.caption("The first per-layer measurement comes with the first training step.")
 
 
+def phase(run: RunRecord) -> str:
+    """How closely to watch a run: 'done'; 'starting' (running with no step yet, or about to start on
+    an idle worker: the first point is due any moment); 'waiting' (in the queue); 'training'."""
+    if run.status not in ACTIVE:
+        return "done"
+    if run.status == "running":
+        return "training" if (get_store().version(run.id) or (None,) * 4)[3] else "starting"
+    worker = get_worker()
+    position = worker.position(run.id)
+    next_up = position is not None and position <= 1 and not worker.running()
+    return "starting" if next_up else "waiting"
+
+
 def show_run(run_id: int) -> None:
-    """The run's live view; polls while it is queued or running."""
+    """The run's live view; polls while it is queued or running, fast only while its first point is
+    due. Each poll redraws the page's live part in every watching browser, which on a laptop that is
+    also the server costs training speed, so a training run is redrawn every POLL_SECONDS."""
     run = get_store().get(run_id)
     if run is None:
         st.warning(f"There is no run #{run_id} in the store (it may have been deleted).")
         return
-    was_active = run.status in ACTIVE
+    shown_phase = phase(run)
 
-    @st.fragment(run_every=POLL_SECONDS if was_active else None)
+    @st.fragment(run_every=POLL_EVERY[shown_phase])
     def live() -> None:
         current = get_store().get(run_id)
-        if was_active and current.status not in ACTIVE:
-            st.rerun()  # it ended: redraw the whole page once (buttons, run list) and stop polling
+        if phase(current) != shown_phase:
+            st.rerun()  # started, first point in, or ended: redraw the page once with the new pace
         _draw(current)
 
     live()

@@ -2,6 +2,7 @@
 one place where user errors become st.error. Not a page itself (app.py does not list it)."""
 from __future__ import annotations
 
+import gc
 import threading
 import uuid
 
@@ -53,6 +54,9 @@ def _warm_up() -> None:
         datasets.load(RunConfig().dataset)
     except Exception:  # only a head start: the run itself reports any problem with the data
         pass
+    # torch, pandas and altair are imported by now: move their millions of objects out of the
+    # garbage collector's sight, so its full collections stop pausing the training thread.
+    gc.freeze()
 
 
 def session_id() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import pyarrow as pa
 import pytest
 
 from core.config import RunConfig
@@ -71,9 +72,19 @@ def test_charts_build_for_empty_normal_and_diverging_runs():
     steps = [{"step": s, "loss": 2.0, "lr": 1e-3} for s in range(1, 21)]
     for h, s in (([], []), (history[:1], steps[:10]), (history, steps)):
         for chart in (loss_chart(h, s, 10, 4, 10), accuracy_chart(h, 4, 10), lr_chart(h, s, 10, 4)):
-            spec = chart.to_dict()
-            assert spec["title"]
-    loss_scale = loss_chart(history, steps, 10, 4, 10).to_dict()["layer"][0]["encoding"]["y"]["scale"]
-    assert loss_scale["type"] == "log"  # 2 -> 1e6: a diverging run needs a log axis
-    linear = loss_chart(history[:1], steps[:10], 10, 4, 10).to_dict()["layer"][0]["encoding"]["y"]["scale"]
-    assert linear["domain"] == [0, pytest.approx(math.log(10) * 1.1)]
+            assert chart["title"] and all(isinstance(t, pa.Table) for t in chart["datasets"].values())
+    diverging = loss_chart(history, steps, 10, 4, 10)
+    assert diverging["layer"][0]["encoding"]["y"]["scale"] == {"type": "log"}  # 2 -> 1e6 needs a log axis
+    assert diverging["datasets"]["epochs"].column("value").to_pylist() == [2.0, 1.5, 1e6]  # inf is left out
+
+
+def test_the_loss_chart_keeps_its_spec_while_data_grows_and_caps_noisy_steps():
+    """The browser swaps the data of a chart whose spec is unchanged instead of rebuilding it."""
+    steps = [{"step": s, "loss": 50.0 if s == 3 else 2.0 / s} for s in range(1, 41)]
+    history = [{"epoch": 1, "loss": 1.0, "val_loss": 1.1}, {"epoch": 2, "loss": 0.5, "val_loss": 0.7}]
+    early = loss_chart(history[:1], steps[:20], 20, 5, 10)
+    later = loss_chart(history, steps, 20, 5, 10)
+    without_data = lambda spec: {k: v for k, v in spec.items() if k != "datasets"}  # noqa: E731
+    assert without_data(early) == without_data(later)
+    assert later["datasets"]["steps"].num_rows == 40 and later["datasets"]["epochs"].num_rows == 4
+    assert max(later["datasets"]["steps"].column("value").to_pylist()) == pytest.approx(2 * math.log(10))
