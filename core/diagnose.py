@@ -99,6 +99,7 @@ class _Curves:
     step_noise: float | None  # typical relative spread of one batch's loss within an epoch
     steps_per_epoch: float | None
     step_nonfinite_epoch: int | None
+    first_epoch_peak: float | None = None  # the highest single-batch loss of the first epoch
 
     @property
     def n(self) -> int:
@@ -129,7 +130,7 @@ def _prepare(history: list[dict], steps: list[dict] | None, classes: int | None)
         dedup[int(_num(row["epoch"]))] = row
     rows = [dedup[k] for k in sorted(dedup)]
     chance = math.log(classes) if classes and classes >= 2 else None
-    first, noise, per_epoch, bad_epoch = None, None, None, None
+    first, noise, per_epoch, bad_epoch, peak = None, None, None, None, None
     table = _step_table(steps) if steps else None
     if table is not None and len(table):
         step, epoch_of, losses = table[:, 0], table[:, 1], table[:, 2]
@@ -139,6 +140,9 @@ def _prepare(history: list[dict], steps: list[dict] | None, classes: int | None)
         if bad.any() and math.isfinite(epoch_of[int(np.argmax(bad))]):
             bad_epoch = int(epoch_of[int(np.argmax(bad))]) or None
         ok = np.isfinite(losses) & np.isfinite(epoch_of)
+        first_epoch = ok & (epoch_of == epoch_of[ok].min()) if ok.any() else ok
+        if first_epoch.any():
+            peak = float(losses[first_epoch].max())
         if ok.any():
             keys, inverse = np.unique(epoch_of[ok], return_inverse=True)
             count = np.bincount(inverse)
@@ -166,6 +170,7 @@ def _prepare(history: list[dict], steps: list[dict] | None, classes: int | None)
         step_noise=noise,
         steps_per_epoch=per_epoch,
         step_nonfinite_epoch=bad_epoch,
+        first_epoch_peak=peak,
     )
 
 
@@ -294,6 +299,22 @@ def _divergence(c: _Curves, lr: float | None) -> Hint | None:
                             f"training loss {start}averaged {_g(c.loss[j])} in epoch {c.at(j)}, "
                             f"{c.loss[j] / ref:.1f}x the chance level ln {c.classes} = {_g(ref)}{tail}",
                             advice, _confidence(c.loss[j] / (BLOWUP * ref), 0.8))
+        # a sane start, single batches far above chance in epoch 1, then every later epoch at chance:
+        # one step was so large that the network collapsed (ReLU units that output zero for every
+        # input stay dead) and it now predicts the same for every image [AUTOTRAINER dying ReLU][cs231n]
+        later = c.loss[1:]
+        if (sane_start and c.first_epoch_peak is not None and c.first_epoch_peak > BLOWUP * ref
+                and len(later) >= STUCK_EPOCHS - 1 and np.all(np.abs(later - ref) <= STUCK_NEAR_CHANCE * ref)):
+            acc = c.val_acc if np.isfinite(c.val_acc).any() else c.acc
+            guessed = f"; accuracy {_pct(float(np.nanmax(acc[1:])))} at best, what guessing gives" if np.isfinite(
+                acc[1:]).any() else ""
+            start = f"from {_g(c.first_step_loss)} " if c.first_step_loss is not None else ""
+            return Hint("divergence", "Divergence: the network collapsed to guessing", "error", c.at(0),
+                        f"single batches in epoch {c.at(0)} jumped {start}to {_g(c.first_epoch_peak)}, "
+                        f"{c.first_epoch_peak / ref:.1f}x the chance level ln {c.classes} = {_g(ref)}; since then "
+                        f"every epoch has sat at chance ({_g(_min(later))} to {_g(float(np.nanmax(later)))}){guessed}: "
+                        f"the steps were too large and the units it needs stopped responding", advice,
+                        _confidence(c.first_epoch_peak / (BLOWUP * ref), 0.75))
         best = _min(c.loss)
         j_best = int(np.argmin(np.where(np.isfinite(c.loss), c.loss, np.inf)))
         tail = c.loss[j_best + 1:]

@@ -43,8 +43,9 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "Learning rate too high",
-            "Adam at 0.02, twenty times its usual rate: the loss jumps around instead of settling. "
-            "Divide the learning rate by 10 to calm it.",
+            "Adam at 0.02, twenty times its usual rate: in the first epoch single batches jump far above "
+            "chance, then the network collapses and only guesses (about 10%) for the rest of the run: the "
+            "steps were so large that its ReLU units stopped responding. Divide the learning rate by 10.",
             dict(model="simple_cnn", optimizer="adam", lr=0.02, epochs=6),
         ),
         Preset(
@@ -56,8 +57,9 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "Overfit a small subset",
             "A wide network on only 200 training images and no regularization: the training loss "
-            "goes to zero while the validation loss turns and rises. Add dropout, L2 or more data.",
-            dict(model="mlp", depth=3, width=512, train_subset=200, optimizer="adam", lr=1e-3, epochs=40),
+            "goes to almost zero while the validation loss turns and rises. Add dropout, L2 or more data.",
+            dict(model="mlp", depth=3, width=256, train_subset=200, batch_size=32, optimizer="adam", lr=1e-3,
+                 epochs=40),
         ),
     )
 }
