@@ -232,6 +232,13 @@ class RunStore:
         else:
             self._write("UPDATE runs SET name=?, tag=? WHERE id=?", (name, tag, run_id))
 
+    def set_group(self, run_id: int, group_id: str) -> None:
+        self._write("UPDATE runs SET group_id=? WHERE id=?", (group_id, run_id))
+
+    def group(self, group_id: str) -> list["RunRecord"]:
+        """The runs of a group, oldest first."""
+        return [_record(r) for r in self._read("SELECT * FROM runs WHERE group_id=? ORDER BY id", (group_id,))]
+
     def delete(self, run_id: int) -> None:
         self._write("DELETE FROM runs WHERE id=?", (run_id,))
 

@@ -3,6 +3,8 @@ watch its curves, hints and layers grow live, and open any stored run. The URL c
 so a reload or a shared link shows the same run."""
 from __future__ import annotations
 
+import uuid
+
 import streamlit as st
 
 from core import datasets, paths
@@ -115,6 +117,39 @@ def runs_section(current: int | None) -> None:
 
 
 use_app_navigation()
+def repeat_with_seeds(run: RunRecord, k: int) -> list[int]:
+    """Make the run the first of a seed group and queue k-1 more with the next seeds."""
+    store, worker = get_store(), get_worker()
+    group = run.group_id or uuid.uuid4().hex[:12]
+    if not run.group_id:
+        store.set_group(run.id, group)
+    have = {r.config.seed for r in store.group(group)}
+    seeds = [s for s in range(run.config.seed + 1, run.config.seed + 1000) if s not in have][: max(0, k - len(have))]
+    for seed in seeds:
+        worker.submit(run.config.replace(seed=seed), name=run.name, tag="seeds", group_id=group, session=session_id())
+    return [r.id for r in store.group(group)]
+
+
+def repeat_section(run: RunRecord) -> None:
+    """Seed noise: repeat the shown run with other seeds, and open its group on the Compare page."""
+    with st.expander("Is it real or seed noise? Repeat this run with other seeds"):
+        st.caption("The same settings with different seeds give different curves. Repeat the run, then compare "
+                   "groups: only a difference larger than the seed-to-seed spread is real.")
+        k_col, button_col = st.columns([1, 2], vertical_alignment="bottom")
+        k = int(k_col.number_input("Runs in the group", min_value=2, max_value=10, value=3, key="seed_k"))
+        if button_col.button(f"Repeat with {k} seeds", key="repeat"):
+            try:
+                ids = repeat_with_seeds(run, k)
+            except UserError as exc:
+                show_user_error(exc)
+            else:
+                st.success(f"Group of {len(ids)} runs: #{', #'.join(map(str, ids))} (the new ones are queued).")
+                run = get_store().get(run.id)
+        group = get_store().group(run.group_id) if run.group_id else []
+        if len(group) > 1:
+            st.markdown(f"[Compare the group on the Compare page](compare?runs={','.join(str(r.id) for r in group)})")
+
+
 st.title("🎛️ Train")
 knobs.render(st.sidebar)
 
@@ -152,6 +187,8 @@ queue_col.caption(f"Queue on {worker.device}: {running} running, {waiting} waiti
 st.divider()
 if run_id:
     show_run(run_id)
+    if shown is not None:
+        repeat_section(shown)
 else:
     st.info("Set the knobs in the sidebar, or load a preset, then click **Start training**. "
             "The curves grow here while the run trains, and TuneLab says what they show.")

@@ -183,3 +183,19 @@ def test_opening_a_run_from_the_list_puts_it_in_the_url():
     assert not at.exception
     assert at.query_params["run"] in (str(first), [str(first)])
     assert any(m.value.startswith(f"### ✅ #{first} first") for m in at.markdown)
+
+
+def test_repeat_with_seeds_makes_a_group_with_the_next_seeds_and_links_to_compare():
+    at = set_knobs(page(), **{**SMALL, "knob_epochs": 1})
+    at.button(key="start").click().run()
+    assert wait_finished(1) == "completed"
+    at.run()
+    at.number_input(key="seed_k").set_value(3)
+    at.button(key="repeat").click().run()
+    assert not at.exception
+    store = RunStore()
+    group = store.group(store.get(1).group_id)
+    assert [r.config.seed for r in group] == [0, 1, 2] and [r.id for r in group] == [1, 2, 3]
+    assert all(r.config.replace(seed=0) == group[0].config for r in group)
+    assert any("compare?runs=1,2,3" in m.value for m in at.markdown)
+    assert wait_finished(3) == "completed"
