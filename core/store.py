@@ -232,6 +232,18 @@ class RunStore:
         else:
             self._write("UPDATE runs SET name=?, tag=? WHERE id=?", (name, tag, run_id))
 
+    def save_hints(self, run_id: int, hints: list[dict]) -> None:
+        """The run's diagnosis (Hint.to_dict() rows), replacing what was stored before."""
+        with self._write_lock, self._conn() as conn:
+            conn.execute("DELETE FROM hints WHERE run_id=?", (run_id,))
+            conn.executemany("INSERT OR REPLACE INTO hints VALUES (?,?,?,?)",
+                             [(run_id, h["id"], h.get("epoch"), json.dumps(json_safe(h))) for h in hints])
+
+    def hints(self, run_id: int) -> list[dict]:
+        """The stored diagnosis, in the order it was given (most severe and certain first)."""
+        return [json.loads(r["body"]) for r in self._read("SELECT body FROM hints WHERE run_id=? ORDER BY rowid",
+                                                           (run_id,))]
+
     def set_group(self, run_id: int, group_id: str) -> None:
         self._write("UPDATE runs SET group_id=? WHERE id=?", (group_id, run_id))
 

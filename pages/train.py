@@ -85,6 +85,7 @@ def run_table(runs: list[RunRecord]) -> list[dict]:
             "run": run.id, "name": run.name, "status": run.status, "dataset": c.dataset, "model": c.model,
             "optimizer": c.optimizer, "lr": c.lr, "init": c.init, "activation": c.activation,
             "epochs": f"{len(history)}/{c.epochs}", "best val acc": max(accs) if accs else None,
+            "diagnosis": next((h["title"] for h in store.hints(run.id)), ""),
         })
     return rows
 

@@ -375,3 +375,13 @@ def test_version_changes_with_every_change_pages_need_to_redraw(store):
     assert len(set(seen)) == len(seen)  # every change gave a new version
     assert store.version(run_id) == store.version(run_id)  # and reading changes nothing
     assert store.version(999) is None
+
+
+def test_hints_are_saved_replaced_and_read_back_in_order(store):
+    run_id = store.create_run(TINY)
+    store.save_hints(run_id, [{"id": "overfitting", "epoch": 5, "evidence": "x"}, {"id": "oscillation", "epoch": 2}])
+    assert [h["id"] for h in store.hints(run_id)] == ["overfitting", "oscillation"]
+    store.save_hints(run_id, [{"id": "healthy", "epoch": None, "confidence": math.nan}])
+    assert store.hints(run_id) == [{"id": "healthy", "epoch": None, "confidence": None}]
+    store.delete(run_id)
+    assert store.hints(run_id) == []

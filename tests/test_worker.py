@@ -17,6 +17,7 @@ import pytest
 
 from core.config import RunConfig
 from core.errors import ConfigError
+from core.diagnose import HINT_IDS
 from core.store import RunStore
 from core.train import train
 from core.worker import Worker
@@ -79,14 +80,16 @@ def wait_until(predicate, worker: Worker, timeout: float = 30.0, what: str = "")
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
 
 
-def test_a_tiny_run_is_fast(store, make_worker):
-    train(TINY, "cpu")  # load the data once (scikit-learn import)
+def test_a_run_through_the_worker_fills_its_record_and_keeps_its_diagnosis(store, make_worker):
     worker = make_worker()
-    started = time.perf_counter()
     run_id = worker.submit(TINY)
-    assert worker.wait_idle(timeout=30)
-    assert time.perf_counter() - started < 2.0
+    assert worker.wait_idle(timeout=60)
     record = store.get(run_id)
+    assert store.hints(run_id) == []  # two epochs: too early for the doctor to say anything
+    longer = worker.submit(TINY.replace(epochs=8))
+    assert worker.wait_idle(timeout=60)
+    hints = store.hints(longer)
+    assert hints and all(h["id"] in HINT_IDS and h["evidence"] for h in hints)
     assert record.status == "completed" and record.device == "cpu"
     assert record.message == "completed 2 epochs"
     assert record.steps_per_epoch == TINY_STEPS_PER_EPOCH and record.train_images == 1438
