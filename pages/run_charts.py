@@ -117,7 +117,9 @@ def loss_chart(history: list[dict], steps: list[dict], steps_per_epoch: int | No
                classes: int | None = None, height: int = 420) -> dict:
     per_step = step_frame(steps, steps_per_epoch).assign(series=STEP)
     per_epoch = epoch_frame(history, {"loss": TRAIN, "val_loss": VAL})
-    if _log_scale(per_epoch["value"]):  # a diverging run: every value on a log axis
+    values = per_epoch["value"]
+    blown_up = bool(len(values)) and classes and float(values.max()) > 3 * math.log(classes)
+    if blown_up or (not classes and _log_scale(values)):  # a diverging run: every value on a log axis
         scale = {"type": "log"}
     else:
         scale = {"zero": True}

@@ -96,8 +96,10 @@ def _draw(run: RunRecord) -> None:
                        "layer's outputs sit, how many units saturate or die, and how much gradient reaches each layer.")
             panel = layer_snapshot(str(store.path), run.id, data["probe_step"])
             render_panel_specs(panel["specs"], panel["activation"], key=f"layers_{run.id}")
-        else:
+        elif run.status in ACTIVE:
             st.caption("The first per-layer measurement comes with the first training step.")
+        else:
+            st.caption("This run has no per-layer measurements (runs trained from the command line have none).")
 
 
 def phase(run: RunRecord) -> str:

@@ -88,3 +88,8 @@ def test_the_loss_chart_keeps_its_spec_while_data_grows_and_caps_noisy_steps():
     assert without_data(early) == without_data(later)
     assert later["datasets"]["steps"].num_rows == 40 and later["datasets"]["epochs"].num_rows == 4
     assert max(later["datasets"]["steps"].column("value").to_pylist()) == pytest.approx(2 * math.log(10))
+
+
+def test_a_healthy_loss_falling_a_hundredfold_keeps_a_linear_axis():
+    history = [{"epoch": 1, "loss": 0.5, "val_loss": 0.4}, {"epoch": 2, "loss": 0.004, "val_loss": 0.1}]
+    assert loss_chart(history, [], 10, 4, 10)["layer"][0]["encoding"]["y"]["scale"] == {"zero": True}
