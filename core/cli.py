@@ -175,6 +175,8 @@ COMMAND_MODULES: list[str] = [
     "core.probe_cli",
     "core.diagnose_cli",
     "core.ui_bench",
+    "core.sweep_cli",
+    "core.export_cli",
 ]
 
 

@@ -12,7 +12,7 @@ from core.config import RunConfig
 from core.errors import ConfigError, UserError
 from core.presets import PRESETS
 from core.store import RunRecord
-from pages import knobs
+from pages import knobs, train_tools
 from pages.run_view import ACTIVE, STATUS_ICON, show_run
 from pages.ui import get_store, get_worker, session_id, show_user_error, use_app_navigation
 
@@ -152,6 +152,7 @@ def repeat_section(run: RunRecord) -> None:
 
 
 st.title("🎛️ Train")
+train_tools.apply_import()
 knobs.render(st.sidebar)
 
 preset_col, load_col, _ = st.columns([3, 1, 2], vertical_alignment="bottom")
@@ -193,5 +194,7 @@ if run_id:
 else:
     st.info("Set the knobs in the sidebar, or load a preset, then click **Start training**. "
             "The curves grow here while the run trains, and TuneLab says what they show.")
+st.divider()
+train_tools.render(config, get_store().get(run_id) if run_id else None)
 st.divider()
 runs_section(run_id)

@@ -61,7 +61,7 @@ def wait_finished(run_id: int, timeout: float = 60) -> str:
 def test_knobs_are_grouped_in_the_guides_order_with_notes_and_help():
     at = page()
     assert [e.label for e in at.sidebar.expander] == [f"{i}. {g}" for i, g in enumerate(GROUPS, start=1)]
-    assert [b.label for b in at.button] == ["Load preset", "Start training", "Cancel"]
+    assert [b.label for b in at.button][:3] == ["Load preset", "Start training", "Cancel"]
     assert at.button(key="cancel").disabled  # nothing to cancel yet
     lr = at.number_input(key="knob_lr")
     assert lr.label == "Learning rate" and lr.value == RunConfig().lr and "first knob to tune" in lr.help
@@ -199,3 +199,50 @@ def test_repeat_with_seeds_makes_a_group_with_the_next_seeds_and_links_to_compar
     assert all(r.config.replace(seed=0) == group[0].config for r in group)
     assert any("compare?runs=1,2,3" in m.value for m in at.markdown)
     assert wait_finished(3) == "completed"
+
+
+def test_a_sweep_is_queued_as_one_group_with_the_same_seed():
+    at = set_knobs(page(), **{**SMALL, "knob_epochs": 1})
+    at.selectbox(key="sweep_param").set_value("lr").run()
+    at.text_input(key="sweep_values_lr").input("0.001, 0.01, 0.1").run()
+    at.button(key="sweep_start").click().run()
+    assert not at.exception and not at.error
+    runs = RunStore().runs()[::-1]
+    assert [r.config.lr for r in runs] == [0.001, 0.01, 0.1] and len({r.group_id for r in runs}) == 1
+    assert {r.config.seed for r in runs} == {0} and all(r.tag == "sweep" for r in runs)
+    assert any("compare?runs=1,2,3" in m.value for m in at.markdown)
+    at.text_input(key="sweep_values_lr").input("0.01, -1").run()
+    at.button(key="sweep_start").click().run()
+    assert at.error and at.error[0].value.startswith("lr:") and len(RunStore().runs()) == 3
+
+
+def test_the_learning_rate_finder_puts_its_suggestion_into_the_knobs():
+    at = set_knobs(page(), **SMALL)
+    at.button(key="lr_find").click().run()
+    assert not at.exception
+    use = at.button(key="lr_use")
+    suggestion = float(use.label.split()[1])
+    assert 1e-5 < suggestion < 10
+    use.click().run()
+    assert not at.exception and at.number_input(key="knob_lr").value == pytest.approx(suggestion, rel=1e-2)
+
+
+def test_a_finished_run_offers_every_export_and_an_imported_config_fills_the_knobs():
+    at = set_knobs(page(), **{**SMALL, "knob_epochs": 1})
+    at.button(key="start").click().run()
+    assert wait_finished(1) == "completed"
+    at.run()
+    names = sorted(b.proto.label for b in at.get("download_button"))
+    assert names == ["run_1.py", "run_1_config.json", "run_1_history.csv", "run_1_tensorboard.zip"]
+
+    imported = RunConfig(dataset="digits", model="mlp", lr=0.0042, activation="tanh", epochs=7).to_json().encode()
+    at.file_uploader(key="import_config").set_value(("mine.json", imported, "application/json")).run()
+    at.run()
+    assert not at.exception
+    assert at.number_input(key="knob_lr").value == 0.0042 and at.selectbox(key="knob_activation").value == "tanh"
+    assert at.number_input(key="knob_epochs").value == 7
+
+    at.file_uploader(key="import_config").set_value(("bad.json", b'{"lr": "fast"}', "application/json")).run()
+    at.run()
+    assert any(e.value.startswith("bad.json: lr: must be a number") for e in at.error)
+    assert at.number_input(key="knob_lr").value == 0.0042  # nothing already set is lost
