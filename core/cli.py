@@ -175,6 +175,7 @@ COMMAND_MODULES: list[str] = [
     "core.probe_cli",
     "core.diagnose_cli",
     "core.ui_bench",
+    "core.bench",
     "core.sweep_cli",
     "core.export_cli",
 ]

@@ -7,7 +7,9 @@ same history on the CPU whatever other threads do.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
@@ -159,16 +161,23 @@ def train(
     data_dir=None,
     make_probe: ProbeFactory | None = None,
     probe_every: int = 50,
+    data: PreparedData | None = None,
+    amp: bool | None = None,
+    fast: bool | None = None,
 ) -> RunResult:
     """Train one run to the end, to divergence, to early stopping or until `cancel` is set.
 
     With make_probe, per-layer statistics on a fixed batch of validation images are emitted as
-    ProbeReport at step 0, every `probe_every` steps and after the last step."""
+    ProbeReport at step 0, every `probe_every` steps and after the last step. `data` replaces the
+    config's data set with tensors already prepared (the bench's synthetic images); `amp` and `fast`
+    override $TUNELAB_AMP and $TUNELAB_FAST (see step_settings)."""
     started = time.perf_counter()
     device = torch.device(device)
     cancel = cancel or _NeverCancelled()
-    data = prepare_data(config, device, data_dir)
+    data = data if data is not None else prepare_data(config, device, data_dir)
     model = build_initialized_model(config, data.shape, data.classes, device)
+    settings = step_settings(model, device, amp, fast)
+    step_model = accelerate(model, device, settings)
     run_gen = torch.Generator(device=device).manual_seed(config.seed + 1)  # order, augmentation, dropout
     for module in model.modules():
         if isinstance(module, SeededDropout):
@@ -207,8 +216,11 @@ def train(
                 xb = augment.random_affine(
                     xb, run_gen, config.aug_flip, config.aug_shift, config.aug_rotation, config.aug_zoom
                 )
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
+            if settings.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with settings.autocast():
+                logits = step_model(xb)
+                loss = F.cross_entropy(logits, yb)
             objective = loss
             if l1_weights:
                 objective = loss + config.l1 * sum(w.abs().sum() for w in l1_weights)
@@ -301,3 +313,52 @@ def _epoch_row(epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds, image
     row = EpochEnd(epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds, images_per_s)
     result.history.append(row.to_row())
     return row
+
+
+# ---- GPU path. On CUDA: bf16 autocast (switchable), channels_last for conv models and cuDNN's
+# autotuner. Anywhere, when asked: a fast mode that compiles the model with torch.compile. With the
+# defaults on a CPU, none of this applies and the step is the plain eager step. ----
+AMP_ENV = "TUNELAB_AMP"  # "0" turns bf16 autocast off on CUDA (default on)
+FAST_ENV = "TUNELAB_FAST"  # "1" turns the fast mode on (default off)
+# Fast mode changes only how the same float operations are scheduled and fused, so its per-step losses
+# match eager mode's within this relative tolerance (checked on the CPU by tests/test_bench.py).
+FAST_MODE_RTOL = 1e-3
+
+
+def _switch(value: bool | None, env: str, default: bool) -> bool:
+    if value is not None:
+        return value
+    raw = os.environ.get(env, "").strip().lower()
+    return default if not raw else raw not in ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """How the training step runs on its device."""
+
+    amp: bool  # bf16 autocast for the forward pass and the loss (CUDA only)
+    channels_last: bool  # NHWC weights and batches for conv models (CUDA only)
+    fast: bool  # the step calls torch.compile(model)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
+
+
+def step_settings(model: nn.Module, device: torch.device, amp: bool | None = None, fast: bool | None = None) -> StepSettings:
+    """amp/fast: True or False, or None to read $TUNELAB_AMP (default on) and $TUNELAB_FAST (default off)."""
+    cuda = device.type == "cuda"
+    conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    return StepSettings(cuda and _switch(amp, AMP_ENV, True), cuda and conv, _switch(fast, FAST_ENV, False))
+
+
+def accelerate(model: nn.Module, device: torch.device, settings: StepSettings) -> nn.Module:
+    """Apply the settings to the model; return what the training step calls: the model itself, or in
+    fast mode its compiled wrapper, which shares its parameters (evaluation, probes and saved weights
+    keep using the plain model)."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    if settings.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if settings.fast:
+        return torch.compile(model, dynamic=False)
+    return model
