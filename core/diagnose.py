@@ -574,7 +574,7 @@ def _healthy(c: _Curves, epochs_planned: int | None) -> Hint | None:
         return None
     best = float(finite.min())
     start = c.chance if c.chance is not None else float(finite[0])
-    if best > 0.7 * start:
+    if start <= 0 or best > 0.7 * start:  # (a loss at 0 from the start has nothing to fall from)
         return None  # not much learned yet: too early to call it healthy
     i_best = int(np.nanargmin(np.where(np.isfinite(series), series, np.nan)))
     acc = c.val_acc if name == "validation" else c.acc

@@ -113,13 +113,15 @@ def test_the_gpu_step_runs_through_the_trainer_on_a_cpu_stand_in(monkeypatch):
     assert bf16_result.history[0]["val_loss"] == pytest.approx(fp32_result.history[0]["val_loss"], rel=BF16_RTOL)
 
 
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")  # in CI nothing here may skip
 COMPILER = shutil.which("cc") or shutil.which("gcc") or shutil.which("g++")
-# A cold torch.compile of the simple CNN takes about 40 s on a 2-core CPU: it runs when asked for.
+# A cold torch.compile of the simple CNN takes about 40 s on a 2-core CPU: it runs in CI or when asked for.
 CNN = pytest.param("simple_cnn", marks=pytest.mark.skipif(
-    os.environ.get("TUNELAB_TEST_COMPILE_CNN") != "1", reason="set TUNELAB_TEST_COMPILE_CNN=1 (about 40 s cold)"))
+    not IN_CI and os.environ.get("TUNELAB_TEST_COMPILE_CNN") != "1",
+    reason="set TUNELAB_TEST_COMPILE_CNN=1 (about 40 s cold)"))
 
 
-@pytest.mark.skipif(not COMPILER, reason="torch.compile on a CPU needs a C++ compiler")
+@pytest.mark.skipif(not COMPILER and not IN_CI, reason="torch.compile on a CPU needs a C++ compiler")
 @pytest.mark.parametrize("model", ["mlp", CNN])
 def test_fast_mode_matches_eager_mode(model):
     # 640 digits with shifts: 10 steps, losses read every 5

@@ -217,3 +217,9 @@ def test_any_history_gives_hints_and_never_raises(hist, steps, classes, shuffle)
     hints = diagnose(rows_, steps, probes, classes, {"lr": 0.01, "dataset": "digits"}, len(hist))
     assert all(isinstance(h, Hint) and h.id in HINT_IDS and 0 <= h.confidence <= 1 for h in hints)
     assert len({h.id for h in hints}) == len(hints)
+
+
+def test_a_validation_loss_of_zero_from_the_start_is_not_divided_by():
+    """Found by the fuzz test in CI: a first loss of 0 made the healthy check divide by zero."""
+    hist = [{"epoch": e, "loss": None, "val_loss": 0.0 if e > 1 else None} for e in range(1, 5)]
+    assert all(h.id in HINT_IDS for h in diagnose(hist, [], None, classes=0))
