@@ -290,12 +290,28 @@ class RunStore:
                           (run_id, after))
         return [dict(r) for r in rows]
 
-    def probes(self, run_id: int) -> dict[int, list[dict]]:
-        """step -> per-layer statistics (in layer order), oldest step first."""
+    def probes(self, run_id: int, step: int | None = None) -> dict[int, list[dict]]:
+        """step -> per-layer statistics (in layer order), oldest step first; only `step` when given."""
         out: dict[int, list[dict]] = {}
-        for r in self._read("SELECT step, stats FROM probes WHERE run_id=? ORDER BY step, layer", (run_id,)):
+        only = "" if step is None else " AND step=?"
+        args = (run_id,) if step is None else (run_id, step)
+        for r in self._read(f"SELECT step, stats FROM probes WHERE run_id=?{only} ORDER BY step, layer", args):
             out.setdefault(r["step"], []).append(json.loads(r["stats"]))
         return out
+
+    def overview(self, run_ids: list[int]) -> dict[int, dict]:
+        """Per run, in one query: epochs logged, best validation accuracy and the first stored hint's
+        title (what a list of many runs shows)."""
+        if not run_ids:
+            return {}
+        marks = ",".join("?" * len(run_ids))
+        rows = self._read(
+            f"SELECT r.id, (SELECT COUNT(*) FROM epochs e WHERE e.run_id=r.id) AS epochs, "
+            f"(SELECT MAX(val_accuracy) FROM epochs e WHERE e.run_id=r.id) AS best_val_accuracy, "
+            f"(SELECT body FROM hints h WHERE h.run_id=r.id ORDER BY h.rowid LIMIT 1) AS hint "
+            f"FROM runs r WHERE r.id IN ({marks})", run_ids)
+        return {r["id"]: {"epochs": r["epochs"], "best_val_accuracy": r["best_val_accuracy"],
+                          "diagnosis": json.loads(r["hint"]).get("title", "") if r["hint"] else ""} for r in rows}
 
     def history_csv(self, run_id: int) -> str:
         """The run's per-epoch history with Keras CSVLogger's column names (empty cells for NaN)."""

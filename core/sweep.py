@@ -280,9 +280,8 @@ def lr_range_test(
     from torch.nn import functional as F
 
     from core import augment
-    from core.models import SeededDropout
     from core.optimizers import build_optimizer, regularized_weights
-    from core.train import _steps_per_epoch, build_initialized_model, prepare_data, resolve_device
+    from core.train import _steps_per_epoch, build_initialized_model, prepare_data, resolve_device, run_generator
 
     for name, value in (("start", start), ("end", end)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -299,10 +298,7 @@ def lr_range_test(
     dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
     data = prepare_data(config, dev, data_dir)
     model = build_initialized_model(config, data.shape, data.classes, dev)
-    run_gen = torch.Generator(device=dev).manual_seed(config.seed + 1)  # the trainer's order, augmentation, dropout
-    for module in model.modules():
-        if isinstance(module, SeededDropout):
-            module.generator = run_gen
+    run_gen = run_generator(model, config, dev)  # the trainer's order, augmentation, dropout
     params = [p for p in model.parameters() if p.requires_grad]
     l1_weights = list(regularized_weights(model)) if config.l1 > 0 else []
     optimizer = build_optimizer(model, config)

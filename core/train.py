@@ -152,6 +152,16 @@ def _steps_per_epoch(n_train: int, batch_size: int) -> int:
     return max(1, full + (1 if rest > 1 else 0))
 
 
+def run_generator(model: nn.Module, config: RunConfig, device: torch.device) -> torch.Generator:
+    """The run's generator for data order, augmentation and dropout (seeded config.seed + 1), handed
+    to every SeededDropout of the model."""
+    generator = torch.Generator(device=device).manual_seed(config.seed + 1)
+    for module in model.modules():
+        if isinstance(module, SeededDropout):
+            module.generator = generator
+    return generator
+
+
 def train(
     config: RunConfig,
     device: str | torch.device = "cpu",
@@ -178,10 +188,7 @@ def train(
     model = build_initialized_model(config, data.shape, data.classes, device)
     settings = step_settings(model, device, amp, fast)
     step_model = accelerate(model, device, settings)
-    run_gen = torch.Generator(device=device).manual_seed(config.seed + 1)  # order, augmentation, dropout
-    for module in model.modules():
-        if isinstance(module, SeededDropout):
-            module.generator = run_gen
+    run_gen = run_generator(model, config, device)
     params = [p for p in model.parameters() if p.requires_grad]
     l1_weights = list(regularized_weights(model)) if config.l1 > 0 else []
     optimizer = build_optimizer(model, config)

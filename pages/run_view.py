@@ -62,7 +62,7 @@ def snapshot(db_path: str, run_id: int, version: tuple) -> dict:
 @st.cache_data(max_entries=64, show_spinner=False)
 def layer_snapshot(db_path: str, run_id: int, probe_step: int) -> dict:
     """The per-layer panel at one probe step (it changes only every few dozen steps)."""
-    layers = get_store().probes(run_id)[probe_step]
+    layers = get_store().probes(run_id, step=probe_step)[probe_step]
     return {"specs": panel_specs(layers), "activation": layers[0]["activation"]}
 
 

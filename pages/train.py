@@ -75,17 +75,16 @@ def run_label(run: RunRecord, mine: bool) -> str:
 
 
 def run_table(runs: list[RunRecord]) -> list[dict]:
-    store = get_store()
+    overview = get_store().overview([run.id for run in runs])
     rows = []
     for run in runs:
-        history = store.history(run.id)
-        accs = [h["val_accuracy"] for h in history if h["val_accuracy"] is not None]
+        known = overview.get(run.id, {"epochs": 0, "best_val_accuracy": None, "diagnosis": ""})
         c = run.config
         rows.append({
             "run": run.id, "name": run.name, "status": run.status, "dataset": c.dataset, "model": c.model,
             "optimizer": c.optimizer, "lr": c.lr, "init": c.init, "activation": c.activation,
-            "epochs": f"{len(history)}/{c.epochs}", "best val acc": max(accs) if accs else None,
-            "diagnosis": next((h["title"] for h in store.hints(run.id)), ""),
+            "epochs": f"{known['epochs']}/{c.epochs}", "best val acc": known["best_val_accuracy"],
+            "diagnosis": known["diagnosis"],
         })
     return rows
 

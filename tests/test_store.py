@@ -385,3 +385,19 @@ def test_hints_are_saved_replaced_and_read_back_in_order(store):
     assert store.hints(run_id) == [{"id": "healthy", "epoch": None, "confidence": None}]
     store.delete(run_id)
     assert store.hints(run_id) == []
+
+
+def test_one_probe_step_and_the_overview_of_many_runs_are_read_in_one_go(store):
+    run_id = store.create_run(TINY)
+    for step in (0, 50):
+        store.record(run_id, ProbeReport(step=step, epoch=1, layers=[{"layer": 1, "s": step}, {"layer": 2}]))
+    assert store.probes(run_id, step=50) == {50: [{"layer": 1, "s": 50}, {"layer": 2}]}
+    store.record(run_id, epoch_event(1, val_accuracy=0.4))
+    store.record(run_id, epoch_event(2, val_accuracy=0.7))
+    store.save_hints(run_id, [{"id": "healthy", "title": "Healthy training"}])
+    empty = store.create_run(TINY)
+    assert store.overview([run_id, empty]) == {
+        run_id: {"epochs": 2, "best_val_accuracy": pytest.approx(0.7), "diagnosis": "Healthy training"},
+        empty: {"epochs": 0, "best_val_accuracy": None, "diagnosis": ""},
+    }
+    assert store.overview([]) == {}
