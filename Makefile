@@ -14,7 +14,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 run: venv
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(PY) -m core.serve --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 test: venv
 	TUNELAB_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)

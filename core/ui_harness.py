@@ -1,4 +1,4 @@
-"""A real `streamlit run app.py` in a subprocess with its own TuneLab home, for the browser tests and
+"""A real dashboard server (`python -m core.serve`, what `make run` starts) in a subprocess with its own TuneLab home, for the browser tests and
 the live-page benchmark. Starts, answers the health check, can be killed with SIGKILL. No streamlit
 import here: the server is another process."""
 from __future__ import annotations
@@ -23,10 +23,12 @@ def free_port() -> int:
 
 
 class Server:
-    """`streamlit run app.py` with its own TuneLab home; start() waits until it answers."""
+    """The dashboard with its own TuneLab home; start() waits until it answers. plain=True starts
+    `streamlit run app.py` itself instead of core.serve (what someone typing it by hand gets)."""
 
-    def __init__(self, home: Path, port: int | None = None):
+    def __init__(self, home: Path, port: int | None = None, plain: bool = False):
         self.home = home
+        self.plain = plain
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -37,7 +39,8 @@ class Server:
         env = {**os.environ, "TUNELAB_HOME": str(self.home), "TUNELAB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
+                [sys.executable, "-m", *(("streamlit", "run", "app.py") if self.plain else ("core.serve",)),
+                 "--server.port", str(self.port),
                  "--server.address", "127.0.0.1", "--server.headless", "true"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )

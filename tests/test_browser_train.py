@@ -6,26 +6,18 @@ from __future__ import annotations
 import time
 
 from core.store import RunStore
-from tests.browser_support import Server, browser_page, chart_points
+from tests.browser_support import Server, browser_page, chart_points, choose, open_group, wait_until_idle
 
 FINAL_WAIT_MS = 240_000  # a 2-epoch mnist5k run on a busy 2-core CI machine, with room to spare
 
 
 def set_number(page, label: str, value: str) -> None:
+    wait_until_idle(page)
     box = page.get_by_label(label, exact=True)
     box.fill(value)
     box.press("Enter")
     page.wait_for_timeout(300)  # let Streamlit take the value before the next widget changes
-
-
-def open_group(page, title: str) -> None:
-    page.get_by_text(title, exact=True).click()
-
-
-def choose(page, label: str, option: str) -> None:
-    page.locator("[data-testid=stSelectbox]", has_text=label).click()
-    page.get_by_role("option", name=option, exact=True).click()
-    page.wait_for_timeout(300)
+    wait_until_idle(page)
 
 
 def test_start_training_watch_it_finish_and_reload(tmp_path):
@@ -33,7 +25,8 @@ def test_start_training_watch_it_finish_and_reload(tmp_path):
     try:
         with browser_page() as page:
             page.goto(server.url)
-            page.get_by_role("link", name="Train").click()
+            wait_until_idle(page)
+            page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Train", exact=True).click()
             page.get_by_role("button", name="Start training").wait_for()
             set_number(page, "Learning rate", "0.002")
             open_group(page, "6. Batch size, epochs and seed")
@@ -82,10 +75,17 @@ def test_kill_9_during_a_run_leaves_it_interrupted_with_its_epochs(tmp_path):
         before = store.history(1)
         assert store.get(1).status == "running"  # nobody had a chance to say otherwise
 
-        server = Server(home).start()
+        # Restarted the way someone typing `streamlit run app.py` does it; a shared link to a page is
+        # the first request, so this also checks that the page runs inside app.py's navigation.
+        server = Server(home, plain=True).start()
         with browser_page() as page:
             page.goto(server.url + "/train?run=1")
             page.get_by_text("Interrupted:").wait_for()
+            wait_until_idle(page)
+            nav = page.eval_on_selector_all(
+                "[data-testid=stSidebarNavLink]", "els => els.map(e => e.innerText.trim().split('\\n').pop())")
+            assert nav == ["Home", "Train", "Compare", "Curve Doctor", "Saturation Lab"]
+            assert "run=1" in page.url
             assert store.get(1).status == "interrupted"
             assert store.history(1) == before  # every logged epoch kept, none invented
             assert page.get_by_role("button", name="Cancel").is_disabled()
