@@ -103,8 +103,10 @@ def epoch_line(row: dict, epochs: int) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     from core import datasets
     from core.events import EpochEnd
+    from core.probes import make_probe
     from core.store import RunStore
     from core.train import resolve_device, train
+    from core.worker import save_diagnosis
 
     config = config_from_args(args)
     device = resolve_device(args.device)
@@ -119,7 +121,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"run {run_id}  " + epoch_line(event.to_row(), config.epochs), file=sys.stderr, flush=True)
 
     try:
-        result = train(config, device, emit=emit, data_dir=args.data_dir)
+        # the same per-layer probes as a run from the dashboard, so it opens there alike
+        result = train(config, device, emit=emit, data_dir=args.data_dir, make_probe=make_probe)
     except KeyboardInterrupt:
         store.finish(run_id, "cancelled", "cancelled from the keyboard")
         print(f"run {run_id} cancelled", file=sys.stderr)
@@ -127,6 +130,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     except Exception as exc:
         store.finish(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
+    save_diagnosis(store, run_id, config)
     store.finish(
         run_id, result.status, result.message, images_per_second=result.images_per_second,
         first_report_seconds=result.first_report_seconds, best_epoch=result.best_epoch,
@@ -144,6 +148,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "best_epoch": result.best_epoch,
         "test_loss": result.test_loss,
         "test_accuracy": result.test_accuracy,
+        "hints": [{k: hint[k] for k in ("id", "title", "severity", "epoch", "evidence", "advice")}
+                  for hint in store.hints(run_id)],
         "db": str(store.path),
     }
     if args.json:

@@ -149,7 +149,7 @@ class Worker:
                 report_every=self.report_every, data_dir=self.data_dir,
                 make_probe=self.make_probe, probe_every=self.probe_every,
             )
-            self._save_diagnosis(run_id, record.config)
+            save_diagnosis(self.store, run_id, record.config)
             self.store.finish(
                 run_id, result.status, result.message, images_per_second=result.images_per_second,
                 first_report_seconds=result.first_report_seconds, best_epoch=result.best_epoch,
@@ -164,21 +164,23 @@ class Worker:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
 
-    def _save_diagnosis(self, run_id: int, config: RunConfig) -> None:
-        """Keep the Curve Doctor's verdict on the finished run with it (the runs list and exports read it)."""
-        from core.datasets import DATASETS
-        from core.diagnose import diagnose
-
-        try:
-            classes = DATASETS.get(config.dataset).factory.classes
-            hints = diagnose(self.store.history(run_id), self.store.steps(run_id), self.store.probes(run_id),
-                             classes, config.to_dict(), config.epochs)
-            self.store.save_hints(run_id, [hint.to_dict() for hint in hints])
-        except Exception:  # a diagnosis is a bonus: never let it cost the run its result
-            log.exception("could not diagnose run %s", run_id)
-
     def _fail(self, run_id: int, error: str) -> None:
         try:
             self.store.finish(run_id, "failed", "the run stopped with an error", error=error)
         except Exception:
             log.exception("could not record the failure of run %s", run_id)
+
+
+def save_diagnosis(store: RunStore, run_id: int, config: RunConfig) -> None:
+    """Keep the Curve Doctor's verdict on a finished run with it (the runs list and exports read it).
+    Used by the worker and by `python -m core train`."""
+    from core.datasets import DATASETS
+    from core.diagnose import diagnose
+
+    try:
+        classes = DATASETS.get(config.dataset).factory.classes
+        hints = diagnose(store.history(run_id), store.steps(run_id), store.probes(run_id),
+                         classes, config.to_dict(), config.epochs)
+        store.save_hints(run_id, [hint.to_dict() for hint in hints])
+    except Exception:  # a diagnosis is a bonus: never let it cost the run its result
+        log.exception("could not diagnose run %s", run_id)

@@ -36,6 +36,10 @@ def test_the_issues_reference_run_learns_and_prints_one_json_object(tmp_path):
     # recorded in SQLite
     record = RunStore(db).get(out["run_id"])
     assert record.status == "completed" and len(RunStore(db).history(out["run_id"])) == 3
+    # probed and diagnosed like a run from the dashboard, so it opens there alike
+    assert RunStore(db).probes(out["run_id"])
+    assert [h["id"] for h in out["hints"]] == [h["id"] for h in RunStore(db).hints(out["run_id"])]
+    assert "divergence" not in [h["id"] for h in out["hints"]]
 
 
 def test_seed_7_twice_gives_identical_histories_and_seed_8_another(tmp_path):
@@ -56,6 +60,7 @@ def test_a_diverging_run_ends_with_status_diverged_and_exit_code_0(tmp_path):
     out = json.loads(done.stdout)
     assert out["status"] == "diverged" and "Traceback" not in done.stderr
     assert out["history"][0]["val_loss"] is None  # NaN is written as null: strict JSON
+    assert "divergence" in [hint["id"] for hint in out["hints"]]
 
 
 @pytest.mark.parametrize(
