@@ -105,7 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core.events import EpochEnd
     from core.probes import make_probe
     from core.store import RunStore
-    from core.train import resolve_device, train
+    from core.train import PROBE_BUDGET, resolve_device, train
     from core.worker import save_diagnosis
 
     config = config_from_args(args)
@@ -122,7 +122,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     try:
         # the same per-layer probes as a run from the dashboard, so it opens there alike
-        result = train(config, device, emit=emit, data_dir=args.data_dir, make_probe=make_probe)
+        result = train(config, device, emit=emit, data_dir=args.data_dir, make_probe=make_probe,
+                       probe_budget=PROBE_BUDGET)
     except KeyboardInterrupt:
         store.finish(run_id, "cancelled", "cancelled from the keyboard")
         print(f"run {run_id} cancelled", file=sys.stderr)

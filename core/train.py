@@ -47,6 +47,38 @@ class Probe(Protocol):
 
 ProbeFactory = Callable[[nn.Module, torch.Tensor, torch.Tensor], Probe]  # (model, x_probe, y_probe)
 PROBE_BATCH = 256
+# The dashboard's share of training time for probes. A probe is a forward and backward pass on
+# PROBE_BATCH images; taken every 50 steps of batch 64 on a CPU it cost 10-15% of the speed.
+PROBE_BUDGET = 0.05
+
+
+class ProbeSchedule:
+    """Which steps are probed: every `every` steps; with a `budget`, only once enough time has passed
+    since the last probe that probing takes at most that fraction of the run's time. Probes never
+    change training, so a time-based choice of steps keeps runs reproducible."""
+
+    def __init__(self, every: int, budget: float | None = None):
+        self.every = every
+        self.budget = budget
+        self._last_end = 0.0
+        self._last_cost = 0.0
+
+    def due(self, step: int) -> bool:
+        if step % self.every:
+            return False
+        if self.budget is None:
+            return True
+        waited = time.perf_counter() - self._last_end
+        return waited * self.budget >= self._last_cost * (1 - self.budget)
+
+    @contextlib.contextmanager
+    def timed(self):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._last_end = time.perf_counter()
+            self._last_cost = self._last_end - start
 
 
 class _NeverCancelled:
@@ -171,6 +203,7 @@ def train(
     data_dir=None,
     make_probe: ProbeFactory | None = None,
     probe_every: int = 50,
+    probe_budget: float | None = None,
     data: PreparedData | None = None,
     amp: bool | None = None,
     fast: bool | None = None,
@@ -178,7 +211,9 @@ def train(
     """Train one run to the end, to divergence, to early stopping or until `cancel` is set.
 
     With make_probe, per-layer statistics on a fixed batch of validation images are emitted as
-    ProbeReport at step 0, every `probe_every` steps and after the last step. `data` replaces the
+    ProbeReport at step 0, every `probe_every` steps and after the last step; with `probe_budget`
+    (a fraction, e.g. PROBE_BUDGET) a probe step is skipped while probing would take more than that
+    share of the time (see ProbeSchedule). `data` replaces the
     config's data set with tensors already prepared (the bench's synthetic images); `amp` and `fast`
     override $TUNELAB_AMP and $TUNELAB_FAST (see step_settings)."""
     started = time.perf_counter()
@@ -201,7 +236,8 @@ def train(
     emit(RunStarted(str(device), n_train, len(data.y_val), steps_per_epoch, config.epochs, count_parameters(model)))
 
     probe = make_probe(model, data.x_val[:PROBE_BATCH], data.y_val[:PROBE_BATCH]) if make_probe else None
-    if probe is not None:
+    probe_schedule = ProbeSchedule(probe_every, probe_budget)
+    if probe is not None:  # (not timed: a first call's one-off set-up is no measure of the next ones)
         emit(ProbeReport(0, 0, probe.measure(model)))
     result = RunResult(status="completed", device=str(device))
     best_loss, best_state, since_best = math.inf, None, 0
@@ -240,13 +276,15 @@ def train(
                 grad_norm = nn.utils.clip_grad_norm_(params, config.clip_norm)
             elif reporting:
                 grad_norm = _grad_norm(params)
-            probing = probe is not None and (step % probe_every == 0 or (
+            probing = probe is not None and (probe_schedule.due(step) or (
                 epoch == config.epochs and i == steps_per_epoch - 1))
             if probing:
-                probe.before_update(model)
+                with probe_schedule.timed():
+                    probe.before_update(model)
             optimizer.step()
             if probing:
-                emit(ProbeReport(step, epoch, probe.measure(model)))
+                with probe_schedule.timed():
+                    emit(ProbeReport(step, epoch, probe.measure(model)))
             loss = loss.detach()
             pending.append(loss)
             loss_sum += loss * len(idx)

@@ -15,7 +15,7 @@ import torch
 from core.config import RunConfig
 from core.errors import UserError
 from core.store import RunStore
-from core.train import ProbeFactory, resolve_device, train
+from core.train import PROBE_BUDGET, ProbeFactory, resolve_device, train
 
 log = logging.getLogger("tunelab.worker")
 
@@ -31,6 +31,7 @@ class Worker:
         report_every: int = 10,
         make_probe: ProbeFactory | None = None,
         probe_every: int = 50,
+        probe_budget: float | None = PROBE_BUDGET,
         data_dir=None,
         trainer: Callable = train,
     ):
@@ -39,6 +40,7 @@ class Worker:
         self.report_every = report_every
         self.make_probe = make_probe
         self.probe_every = probe_every
+        self.probe_budget = probe_budget
         self.data_dir = data_dir
         self._trainer = trainer
         self._queue: deque[int] = deque()
@@ -147,7 +149,7 @@ class Worker:
             result = self._trainer(
                 record.config, self.device, cancel=cancel, emit=lambda event: self.store.record(run_id, event),
                 report_every=self.report_every, data_dir=self.data_dir,
-                make_probe=self.make_probe, probe_every=self.probe_every,
+                make_probe=self.make_probe, probe_every=self.probe_every, probe_budget=self.probe_budget,
             )
             save_diagnosis(self.store, run_id, record.config)
             self.store.finish(

@@ -99,7 +99,7 @@ def _draw(run: RunRecord) -> None:
         elif run.status in ACTIVE:
             st.caption("The first per-layer measurement comes with the first training step.")
         else:
-            st.caption("This run has no per-layer measurements (runs trained from the command line have none).")
+            st.caption("This run has no per-layer measurements (it stopped before its first step).")
 
 
 def phase(run: RunRecord) -> str:

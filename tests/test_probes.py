@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import pytest
 import torch
@@ -161,6 +162,37 @@ def test_probe_does_not_change_training():
     assert probed_history == plain_history
     assert reports[0].step == 0 and all(row["update_ratio"] is None for row in reports[0].layers)
     assert all(row["update_ratio"] > 0 for row in reports[-1].layers)
+
+
+def test_a_probe_budget_keeps_probing_to_its_share_of_the_time_and_the_run_unchanged():
+    config = RunConfig(model="mlp", dataset="digits", depth=3, width=64, epochs=3, batch_size=16)
+    runs = {}
+    for budget in (None, 0.03):
+        steps: list[int] = []
+        busy = 0.0
+
+        class Timed(LayerProbe):  # the real probe, timed
+            def measure(self, model):
+                nonlocal busy
+                start = time.perf_counter()
+                try:
+                    return super().measure(model)
+                finally:
+                    busy += time.perf_counter() - start
+
+        started = time.perf_counter()
+        result = train(config, "cpu", emit=lambda e: steps.append(e.step) if isinstance(e, ProbeReport) else None,
+                       make_probe=Timed, probe_every=1, probe_budget=budget)
+        runs[budget] = (steps, busy / (time.perf_counter() - started), result.history)
+    every_step, every_share, every_history = runs[None]
+    budget_steps, budget_share, budget_history = runs[0.03]
+    last = every_step[-1]
+    assert every_step == list(range(last + 1))  # probe_every=1 and no budget: every step
+    assert budget_steps[0] == 0 and budget_steps[-1] == last  # the start and the end are always probed
+    assert len(budget_steps) < len(every_step) / 3, (len(budget_steps), len(every_step))
+    assert budget_share < every_share / 3, (budget_share, every_share)
+    strip = lambda history: [{k: v for k, v in row.items() if k not in ("seconds", "images_per_s")} for row in history]
+    assert strip(budget_history) == strip(every_history)  # which steps are probed never changes training
 
 
 def test_measure_leaves_gradients_running_stats_mode_and_random_state_alone():
