@@ -4,13 +4,15 @@
   drawn in the loss chart (seen in the chart's SVG);
 - images/s with the page open (a browser on this machine watching the run live) against headless
   (the same server, the same run, nobody watching), run alternately so drift hits both; the ratio is
-  open / headless. `python -m core train` (no server at all) is printed as a reference.
+  open / headless. `python -m core train` (no server at all) is printed as a reference, and so is the
+  CPU the browser took while watching (on a class server the browsers are on other machines).
 Needs playwright and a chromium (requirements-dev.txt; Debian's `chromium`).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from core.errors import UserError
 from core.store import RunStore
-from core.ui_harness import ROOT, Server
+from core.ui_harness import ROOT, Server, open_group, set_number
 
 FIRST_POINT_JS = """(run) => Array.from(document.querySelectorAll('h3')).some(h => h.textContent.includes('#' + run + ' '))
     && Array.from(document.querySelectorAll('[data-testid=stVegaLiteChart] [aria-label]'))
@@ -35,18 +37,11 @@ def _chromium() -> str:
     return path
 
 
-def _set_number(page, label: str, value: str) -> None:
-    box = page.get_by_label(label, exact=True)
-    box.fill(value)
-    box.press("Enter")
-    page.wait_for_timeout(300)
-
-
 def _open_train_page(page, url: str, epochs: int) -> None:
     page.goto(url + "/train")
     page.get_by_role("button", name="Start training").wait_for()
-    page.get_by_text("6. Batch size, epochs and seed", exact=True).click()
-    _set_number(page, "Epochs", str(epochs))
+    open_group(page, "6. Batch size, epochs and seed")
+    set_number(page, "Epochs", str(epochs))
 
 
 def _wait_finished(store: RunStore, run_id: int, timeout: float) -> float:
@@ -58,14 +53,31 @@ def _wait_finished(store: RunStore, run_id: int, timeout: float) -> float:
     return store.get(run_id).images_per_second or 0.0
 
 
-def _watched_run(page, store: RunStore, run_id: int, timeout: float) -> tuple[float, float]:
-    """Click Start and watch: seconds until the run's first per-step point is drawn, and its images/s."""
+def _browser_cpu_seconds() -> float:
+    """CPU seconds used so far by every chromium process on this machine (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if b"chrom" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return total
+
+
+def _watched_run(page, store: RunStore, run_id: int, timeout: float) -> tuple[float, float, float]:
+    """Click Start and watch: seconds until the run's first per-step point is drawn, its images/s, and
+    the cores the browser used meanwhile."""
     start = page.get_by_role("button", name="Start training")
-    t0 = time.perf_counter()
+    cpu0, t0 = _browser_cpu_seconds(), time.perf_counter()
     start.click()
     page.wait_for_function(FIRST_POINT_JS, arg=run_id, timeout=timeout * 1000, polling=20)
     first_point = time.perf_counter() - t0
-    return first_point, _wait_finished(store, run_id, timeout)
+    speed = _wait_finished(store, run_id, timeout)
+    return first_point, speed, (_browser_cpu_seconds() - cpu0) / (time.perf_counter() - t0)
 
 
 def _unwatched_run(page, store: RunStore, run_id: int, timeout: float) -> float:
@@ -80,7 +92,7 @@ def _headless_run(epochs: int, home: Path) -> float:
     out = subprocess.run(
         [sys.executable, "-m", "core", "train", "--epochs", str(epochs), "--json", "--db", str(home / "headless.db")],
         cwd=ROOT, capture_output=True, text=True, check=True,
-        env={**__import__("os").environ, "TUNELAB_HOME": str(home), "TUNELAB_OFFLINE": "1"},
+        env={**os.environ, "TUNELAB_HOME": str(home), "TUNELAB_OFFLINE": "1"},
     )
     return float(json.loads(out.stdout)["images_per_second"])
 
@@ -95,7 +107,7 @@ def measure(repeats: int, epochs: int, timeout: float = 300.0) -> dict:
         server = Server(home / "server").start()
         try:
             store = RunStore(server.home / "runs.db")
-            first_points, watched, unwatched = [], [], []
+            first_points, watched, unwatched, browser_cores = [], [], [], []
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
                 page = browser.new_page(viewport={"width": 1500, "height": 1000})
@@ -107,9 +119,10 @@ def measure(repeats: int, epochs: int, timeout: float = 300.0) -> dict:
                     unwatched.append(_unwatched_run(page, store, run_id, timeout))
                     _open_train_page(page, server.url, epochs)
                     run_id += 1
-                    first_point, speed = _watched_run(page, store, run_id, timeout)
+                    first_point, speed, cores = _watched_run(page, store, run_id, timeout)
                     first_points.append(first_point)
                     watched.append(speed)
+                    browser_cores.append(cores)
                 browser.close()
         finally:
             server.stop()
@@ -125,6 +138,8 @@ def measure(repeats: int, epochs: int, timeout: float = 300.0) -> dict:
         "page_open_over_headless": ratios,
         "page_open_over_headless_median": statistics.median(ratios),
         "cli_images_per_s": cli_speed,
+        "browser_cores_while_watching": browser_cores,
+        "cores": os.cpu_count(),
     }
 
 
@@ -145,6 +160,8 @@ def cmd_bench_ui(args: argparse.Namespace) -> int:
                                            result["page_open_over_headless"]):
         print(f"images/s: page open {page_speed:,.0f}  headless {headless:,.0f}  ratio {ratio:.2f}")
     print(f"reference: python -m core train (no server) {result['cli_images_per_s']:,.0f} images/s")
+    print(f"the watching browser used {statistics.median(result['browser_cores_while_watching']):.2f} "
+          f"of this machine's {result['cores']} cores (median)")
     print(f"page open / headless, median: {result['page_open_over_headless_median']:.2f}")
     return 0
 

@@ -1,6 +1,7 @@
-"""A real dashboard server (`python -m core.serve`, what `make run` starts) in a subprocess with its own TuneLab home, for the browser tests and
-the live-page benchmark. Starts, answers the health check, can be killed with SIGKILL. No streamlit
-import here: the server is another process."""
+"""A real dashboard server (`python -m core.serve`, what `make run` starts) in a subprocess with its
+own TuneLab home, for the browser tests and the live-page benchmark: starts, answers the health
+check, can be killed with SIGKILL. No streamlit import here: the server is another process. Also the
+Playwright helpers that drive its pages without losing clicks to reruns."""
 from __future__ import annotations
 
 import contextlib
@@ -68,3 +69,63 @@ class Server:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+# ---- driving a Streamlit page in Playwright (the browser tests and bench-ui) ------------------
+def wait_until_idle(page, timeout_ms: int = 60_000, quiet_ms: int = 700) -> None:
+    """Wait until Streamlit has stopped running the script: no "Running..." status widget for
+    quiet_ms in a row (the widget shows up a moment after a run starts, so one look is not enough).
+    A click is then not lost to a rerun that re-renders the element under the mouse."""
+    page.evaluate("() => { window.__idleFrom = undefined; window.__busySince = 0; }")
+    page.wait_for_function(
+        """(quiet) => {
+            const now = performance.now();
+            if (document.querySelector('[data-testid=stStatusWidget]')) { window.__busySince = now; return false; }
+            if (window.__idleFrom === undefined || window.__busySince > window.__idleFrom) window.__idleFrom = now;
+            return now - window.__idleFrom >= quiet;
+        }""",
+        arg=quiet_ms, timeout=timeout_ms, polling=100)
+
+
+def open_group(page, title: str) -> None:
+    """Open a sidebar expander; a no-op when it is already open (a second click would close it)."""
+    wait_until_idle(page)
+    details = page.locator("details", has=page.get_by_text(title, exact=True))
+    if details.get_attribute("open") is None:
+        page.get_by_text(title, exact=True).click()
+    page.wait_for_function(
+        "(t) => [...document.querySelectorAll('details')].some(d => d.open && d.innerText.includes(t))",
+        arg=title, timeout=10_000)
+
+
+def choose(page, label: str, option: str, attempts: int = 5) -> None:
+    """Pick an option of a selectbox. A rerun arriving between the click that opens the list and the
+    click on the option closes the list, so open it again until the option can be clicked."""
+    box = page.locator("[data-testid=stSelectbox]", has_text=label)
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for attempt in range(attempts):
+        wait_until_idle(page)
+        box.click()
+        try:
+            wanted.click(timeout=5_000)
+        except Exception:  # the list closed under us (playwright's TimeoutError); open it again
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+            continue
+        break
+    page.wait_for_function(
+        "([label, option]) => [...document.querySelectorAll('input[role=combobox]')]"
+        ".some(el => el.getAttribute('aria-label') === label && el.value === option)",
+        arg=[label, option], timeout=10_000)
+    wait_until_idle(page)
+
+
+def set_number(page, label: str, value: str) -> None:
+    """Type a number into a number input and let Streamlit take it before anything else changes."""
+    wait_until_idle(page)
+    box = page.get_by_label(label, exact=True)
+    box.fill(value)
+    box.press("Enter")
+    page.wait_for_timeout(300)
+    wait_until_idle(page)

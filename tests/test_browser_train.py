@@ -6,18 +6,9 @@ from __future__ import annotations
 import time
 
 from core.store import RunStore
-from tests.browser_support import Server, browser_page, chart_points, choose, open_group, wait_until_idle
+from tests.browser_support import Server, browser_page, chart_points, choose, open_group, set_number, wait_until_idle
 
 FINAL_WAIT_MS = 240_000  # a 2-epoch mnist5k run on a busy 2-core CI machine, with room to spare
-
-
-def set_number(page, label: str, value: str) -> None:
-    wait_until_idle(page)
-    box = page.get_by_label(label, exact=True)
-    box.fill(value)
-    box.press("Enter")
-    page.wait_for_timeout(300)  # let Streamlit take the value before the next widget changes
-    wait_until_idle(page)
 
 
 def test_start_training_watch_it_finish_and_reload(tmp_path):
