@@ -23,7 +23,6 @@ import os
 import resource
 import statistics
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -313,31 +312,34 @@ def run_ways(images, labels, val_images, val_labels, device: torch.device, fast:
 # ---- the queue ---------------------------------------------------------------------------------
 def run_queue(images, labels, val_images, val_labels, device: torch.device, fast: bool | None,
               runs: int, concurrency: int) -> tuple[float, float]:
-    """Wall time of `runs` short runs of the real trainer (one epoch each, seeds 0..runs-1), one after
-    another on one worker thread, then `concurrency` at a time on as many threads (on CUDA, each on a
-    stream of its own)."""
+    """Wall time of `runs` short runs (one epoch each, seeds 0..runs-1) through TuneLab's own worker
+    and a throwaway run store: first with one slot (one after another), then `concurrency` slots
+    (as many threads; on CUDA each with a stream of its own), as a server with TUNELAB_SLOTS does."""
+    import functools
+    import tempfile
+
+    from core.store import RunStore
+    from core.worker import Worker
+
     data = prepare(images, labels, val_images, val_labels, device)
-    streams = threading.local()
+    trainer = functools.partial(train, data=data, fast=fast)
 
-    def one(seed: int) -> None:
-        config = bench_config(seed)
-        if device.type == "cuda" and concurrency > 1:
-            if not hasattr(streams, "stream"):
-                streams.stream = torch.cuda.Stream(device)
-            with torch.cuda.stream(streams.stream):
-                result = train(config, device, report_every=WARMUP_STEPS, data=data, fast=fast)
-            streams.stream.synchronize()
-        else:
-            result = train(config, device, report_every=WARMUP_STEPS, data=data, fast=fast)
-        if result.status != "completed":
-            raise RuntimeError(f"queued run {seed} did not complete: {result.status} {result.message}")
-
-    def drain(at_a_time: int) -> float:
-        # on worker threads, as TuneLab's worker runs them (also one at a time: same thread set-up)
-        started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=at_a_time) as pool:
-            list(pool.map(one, range(runs)))
-        return time.perf_counter() - started
+    def drain(slots: int) -> float:
+        with tempfile.TemporaryDirectory(prefix="tunelab-bench-queue-") as tmp:
+            store = RunStore(os.path.join(tmp, "runs.db"))
+            worker = Worker(store, device=str(device), slots=slots, report_every=WARMUP_STEPS, trainer=trainer)
+            try:
+                started = time.perf_counter()
+                ids = [worker.submit(bench_config(seed)) for seed in range(runs)]
+                worker.wait_idle()
+                seconds = time.perf_counter() - started
+            finally:
+                worker.shutdown()
+            for run_id in ids:
+                record = store.get(run_id)
+                if record.status != "completed":
+                    raise RuntimeError(f"queued run {run_id} did not complete: {record.status} {record.error}")
+            return seconds
 
     return drain(1), drain(concurrency)
 

@@ -5,6 +5,7 @@ connects, whether the app is an old-style pages-folder app; because app.py sits 
 folder it says yes, and that first browser sees a menu of every module in pages/ (helpers too)
 until app.py's st.navigation has run once. Deciding "no" before the server starts means no
 browser ever sees that menu. (The pages keep a guard for people who type `streamlit run app.py`.)
+It also checks the server's settings from the environment (TUNELAB_SLOTS) before starting.
 """
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 def main(argv: list[str] | None = None) -> None:
+    from core.errors import UserError
+    from core.worker import slots_from_env
+
+    try:
+        slots_from_env()  # a bad setting stops here, not in the first browser that connects
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.web import cli
 

@@ -4,7 +4,9 @@ on), clean shutdown. It writes to the run store and never calls Streamlit.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import traceback
 from collections import deque
@@ -13,15 +15,31 @@ from typing import Callable
 import torch
 
 from core.config import RunConfig
-from core.errors import UserError
+from core.errors import ConfigError, UserError
 from core.store import RunStore
 from core.train import PROBE_BUDGET, ProbeFactory, resolve_device, train
 
 log = logging.getLogger("tunelab.worker")
 
+SLOTS_ENV = "TUNELAB_SLOTS"
+MAX_SLOTS = 8
+
+
+def slots_from_env(environ=os.environ) -> int:
+    """How many runs the server trains at once: $TUNELAB_SLOTS, 1 when unset. Small runs that leave a
+    GPU mostly idle drain a class's queue faster two to four at a time (`python -m core bench`
+    prints the queue both ways); on a CPU one at a time keeps every run's curve fastest."""
+    raw = environ.get(SLOTS_ENV, "").strip()
+    if not raw:
+        return 1
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_SLOTS:
+        raise ConfigError(SLOTS_ENV, f"must be a whole number from 1 to {MAX_SLOTS} (got {raw!r})")
+    return int(raw)
+
 
 class Worker:
-    """Runs queued configs one after another on one device (or `slots` at a time on it)."""
+    """Runs queued configs one after another on one device (or `slots` at a time on it: each slot is a
+    thread, and on CUDA a stream of its own, so one run's kernels can fill the gaps of another's)."""
 
     def __init__(
         self,
@@ -35,7 +53,10 @@ class Worker:
         data_dir=None,
         trainer: Callable = train,
     ):
+        if not 1 <= slots <= MAX_SLOTS:
+            raise ConfigError("slots", f"must be from 1 to {MAX_SLOTS} (got {slots})")
         self.store = store
+        self.slots = slots
         self.device: torch.device = resolve_device(device)
         self.report_every = report_every
         self.make_probe = make_probe
@@ -124,6 +145,11 @@ class Worker:
 
     # ---- the worker threads -----------------------------------------------------------------
     def _loop(self) -> None:
+        stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" and self.slots > 1 else None
+        with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+            self._serve()
+
+    def _serve(self) -> None:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._queue or self._stopping)

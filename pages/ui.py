@@ -3,6 +3,7 @@ one place where user errors become st.error. Not a page itself (app.py does not 
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import uuid
 
@@ -11,7 +12,9 @@ import streamlit as st
 from core.config import RunConfig
 from core.errors import UserError
 from core.store import RunStore
-from core.worker import Worker
+from core.worker import Worker, slots_from_env
+
+log = logging.getLogger("tunelab.ui")
 
 
 def use_app_navigation() -> None:
@@ -40,7 +43,12 @@ def get_worker() -> Worker:
     """One worker for the whole server: every browser session shares its queue."""
     from core.probes import make_probe
 
-    worker = Worker(get_store(), device="auto", make_probe=make_probe)
+    try:
+        slots = slots_from_env()
+    except UserError as exc:  # `make run` refuses to start with it; plain `streamlit run` trains one at a time
+        log.warning("%s; training one run at a time", exc)
+        slots = 1
+    worker = Worker(get_store(), device="auto", slots=slots, make_probe=make_probe)
     # Load the built-in digits now, while the person sets the knobs: the first run then starts
     # training at once instead of spending its first second reading the data.
     threading.Thread(target=_warm_up, name="tunelab-warm-up", daemon=True).start()

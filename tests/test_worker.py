@@ -20,7 +20,7 @@ from core.errors import ConfigError
 from core.diagnose import HINT_IDS
 from core.store import RunStore
 from core.train import train
-from core.worker import Worker
+from core.worker import Worker, slots_from_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -363,3 +363,37 @@ def test_a_killed_server_leaves_an_interrupted_run_with_its_epochs(tunelab_home,
     assert restarted.get(run.id).status == "interrupted"  # left as it was
     # another restart finds nothing more to mark
     assert make_worker(RunStore(tunelab_home / "runs.db")).interrupted == []
+
+
+# ---- several runs at once (TUNELAB_SLOTS) ---------------------------------------------------------
+def test_two_slots_train_two_runs_at_once_while_the_third_waits_its_turn(store, make_worker):
+    gate = Gate()
+    worker = make_worker(trainer=gate, slots=2)
+    first, second, third = (worker.submit(TINY.replace(seed=seed)) for seed in (1, 2, 3))
+    wait_until(lambda: len(gate.calls) == 2, worker, what="two runs at the gate")
+    assert worker.running() == [first, second] and sorted(gate.calls) == [1, 2]
+    assert worker.position(third) == 1 and store.get(third).status == "queued"
+    assert worker.cancel(first)  # a running one: only it stops
+    wait_until(lambda: len(gate.calls) == 3, worker, what="the third run")  # the freed slot takes the next
+    assert worker.running() == [second, third]
+    gate.open.set()
+    assert worker.wait_idle(timeout=60)
+    assert [store.get(i).status for i in (first, second, third)] == ["cancelled", "completed", "completed"]
+    assert all(len(store.history(i)) == TINY.epochs for i in (second, third))
+
+
+def test_slots_come_from_tunelab_slots_and_a_bad_value_names_it():
+    assert slots_from_env({}) == 1
+    assert slots_from_env({"TUNELAB_SLOTS": " 3 "}) == 3
+    for bad in ("0", "9", "two", "-1", "1.5"):
+        with pytest.raises(ConfigError, match=r"TUNELAB_SLOTS: must be a whole number from 1 to 8"):
+            slots_from_env({"TUNELAB_SLOTS": bad})
+    with pytest.raises(ConfigError, match="slots"):
+        Worker(None, slots=0)  # refused before it touches a store or starts a thread
+
+
+def test_make_run_refuses_a_bad_tunelab_slots_with_one_line_and_exit_2():
+    done = subprocess.run([sys.executable, "-m", "core.serve", "--server.port", "1"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "TUNELAB_SLOTS": "lots"})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["error: TUNELAB_SLOTS: must be a whole number from 1 to 8 (got 'lots')"]
