@@ -25,7 +25,7 @@ and relative (chance-normalised) levels: that is what keeps false alarms on heal
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -61,6 +61,9 @@ class Hint:
     evidence: str
     advice: str
     confidence: float  # 0..1
+    # the advice as settings to change (RunConfig field -> value), for a "try it" button; {} when the
+    # advice is not one concrete setting (healthy, or no config to compute it from)
+    change: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -200,9 +203,20 @@ def _lr_now(c: _Curves, config: dict | None) -> float | None:
     return None
 
 
+def _lr_target(verb: str, factor: float, lr: float | None) -> float | None:
+    if not lr:
+        return None
+    return float(f"{lr / factor if verb == 'divide' else lr * factor:.1g}")
+
+
 def _lr_advice(verb: str, factor: float, lr: float | None) -> str:
-    target = f": {lr / factor:.1g}" if lr and verb == "divide" else (f": {lr * factor:.1g}" if lr else "")
-    return f"{verb} the learning rate by {factor:g}{target}"
+    target = _lr_target(verb, factor, lr)
+    return f"{verb} the learning rate by {factor:g}" + (f": {target:g}" if target is not None else "")
+
+
+def _lr_change(verb: str, factor: float, lr: float | None) -> dict[str, Any]:
+    target = _lr_target(verb, factor, lr)
+    return {} if target is None else {"lr": target}
 
 
 def _confidence(strength: float, base: float = 0.55, top: float = 0.97) -> float:
@@ -269,6 +283,11 @@ def _first_nonfinite(c: _Curves) -> int | None:
 
 
 def _divergence(c: _Curves, lr: float | None) -> Hint | None:
+    hint = _divergence_found(c, lr)
+    return replace(hint, change=_lr_change("divide", 10, lr)) if hint else None
+
+
+def _divergence_found(c: _Curves, lr: float | None) -> Hint | None:
     """NaN [UMLAUT][AUTOTRAINER]; an epoch far above chance after a sane start; a collapse back to
     chance after learning; or a loss that keeps rising [seeds shape 6]."""
     advice = _lr_advice("divide", 10, lr) + "; if it still blows up, add gradient clipping (clip_norm 1.0)"
@@ -337,12 +356,22 @@ def _divergence(c: _Curves, lr: float | None) -> Hint | None:
     return None
 
 
+def _init_fix(config: dict | None) -> str:
+    """The initializer made for the activation: He for the ReLU family, Xavier for the rest."""
+    act = (config or {}).get("activation")
+    return "he_normal" if act in (None, "relu", "leaky_relu", "elu", "gelu") else "xavier_uniform"
+
+
 def _bad_init(c: _Curves, p: _Probes, config: dict | None) -> Hint | None:
+    hint = _bad_init_found(c, p, config)
+    return replace(hint, change={"init": _init_fix(config)} if config else {}) if hint else None
+
+
+def _bad_init_found(c: _Curves, p: _Probes, config: dict | None) -> Hint | None:
     """Stuck at chance, flat then a sudden drop [seeds shape 5], or a first loss far above chance
     [cs231n][recipe]; probes (saturation, dead units, vanishing gradient ratio) confirm
     [DeepDiagnosis][AUTOTRAINER][SageMaker poor_weight_initialization]."""
-    act = (config or {}).get("activation")
-    fix = "he_normal" if act in (None, "relu", "leaky_relu", "elu", "gelu") else "xavier_uniform"
+    fix = _init_fix(config)
     current = (config or {}).get("init")
     advice = f"change the initializer to {fix}" + (f" (now {current})" if current and current != fix else "")
     confirm, bonus = _probe_confirmation(p)
@@ -454,10 +483,15 @@ def _oscillation(c: _Curves, p: _Probes, lr: float | None) -> Hint | None:
     strength = (len(rises) + zigzags) / 2 * biggest / threshold
     return Hint("oscillation", "Oscillation: the learning rate is too high", "warning", c.at(rises[0][0]),
                 evidence, _lr_advice("divide", factor, lr) + " (or lower it over time: schedule cosine)",
-                min(0.97, _confidence(strength, 0.55) + bonus))
+                min(0.97, _confidence(strength, 0.55) + bonus), _lr_change("divide", factor, lr))
 
 
 def _overfitting(c: _Curves, config: dict | None) -> Hint | None:
+    hint = _overfitting_found(c, config)
+    return replace(hint, change=_overfit_change(config)) if hint else None
+
+
+def _overfitting_found(c: _Curves, config: dict | None) -> Hint | None:
     """Validation loss rising from its minimum for several epochs while training loss keeps falling
     [seeds shape 3][UMLAUT, with persistence], or training accuracy near 100% far above validation
     [seeds shape 2][SageMaker overfit]."""
@@ -500,6 +534,19 @@ def _overfitting(c: _Curves, config: dict | None) -> Hint | None:
                         if c.loss[-1] > 0 else "training accuracy near 100% far above validation",
                         advice, _confidence(float(gap.mean()) / 0.15, 0.55))
     return None
+
+
+def _overfit_change(config: dict | None) -> dict[str, Any]:
+    """The first of _overfit_advice's suggestions, as settings."""
+    if not config:
+        return {}
+    if config.get("train_subset"):
+        return {"train_subset": 0}
+    if not config.get("dropout"):
+        return {"dropout": 0.3}
+    if not config.get("l2"):
+        return {"l2": 1e-4}
+    return {"aug_shift": 0.1, "early_stopping": True, "patience": 3}
 
 
 def _overfit_advice(config: dict | None, best_epoch: int) -> str:
@@ -561,7 +608,8 @@ def _too_small_lr(c: _Curves, p: _Probes, lr: float | None, epochs_planned: int 
     factor = 10 if front < 0.4 else 3
     return Hint("too_small_lr", "Slow progress: the learning rate is too small", "info", 1, evidence,
                 _lr_advice("multiply", factor, lr) + ", or train for more epochs",
-                min(0.95, _confidence(FRONT_LOADED / max(front, 0.05) * min(1.0, ratio / SLOW_NO_DECELERATION), 0.5) + bonus))
+                min(0.95, _confidence(FRONT_LOADED / max(front, 0.05) * min(1.0, ratio / SLOW_NO_DECELERATION), 0.5) + bonus),
+                _lr_change("multiply", factor, lr))
 
 
 def _healthy(c: _Curves, epochs_planned: int | None) -> Hint | None:

@@ -13,7 +13,9 @@ from pages.ui import use_app_navigation
 UPLOAD, STORED = "Upload CSV files", "Stored runs"
 
 
-def show_case(title: str, history: list[dict], hints, notes: list[str] = ()) -> None:
+def show_case(title: str, history: list[dict], hints, notes: list[str] = (), base=None, key: str = "case") -> None:
+    """One history: its loss chart with the hints marked, and the hint cards (with "Try it" buttons that
+    open the Train page when `base`, the run's settings, is known)."""
     st.subheader(title)
     for note in notes:
         st.caption(note)
@@ -21,7 +23,7 @@ def show_case(title: str, history: list[dict], hints, notes: list[str] = ()) -> 
     with chart:
         st.altair_chart(hint_chart(history, hints), width="stretch")
     with cards:
-        render_hints(hints)
+        render_hints(hints, base=base, key=key, go_to_train=True)
 
 
 def uploaded_cases(files, classes: int | None) -> None:
@@ -53,7 +55,7 @@ def stored_cases(store: RunStore) -> None:
         classes = DATASETS.get(run.config.dataset).factory.classes if run.config.dataset in DATASETS else None
         hints = diagnose(store.history(run.id), store.steps(run.id), store.probes(run.id), classes,
                          run.config.to_dict(), run.config.epochs)
-        show_case(label, store.history(run.id), hints)
+        show_case(label, store.history(run.id), hints, base=run.config, key=f"doctor_{run.id}")
 
 
 use_app_navigation()

@@ -8,7 +8,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core.config import RunConfig
 from core.diagnose import Hint
+from core.errors import ConfigError
 
 SEVERITY_COLOUR = {"error": "red", "warning": "orange", "info": "blue"}
 HEALTHY_COLOUR = "green"
@@ -19,12 +21,37 @@ def _colour(hint: Hint) -> str:
     return HEALTHY_COLOUR if hint.id == "healthy" else SEVERITY_COLOUR.get(hint.severity, "gray")
 
 
-def render_hints(hints: list[Hint]) -> None:
-    """One bordered card per hint: coloured title and severity, where it starts, evidence and advice."""
+def change_text(change: dict) -> str:
+    return ", ".join(f"{name} {value:g}" if isinstance(value, float) else
+                     f"{name} {'on' if value is True else 'off' if value is False else value}"
+                     for name, value in change.items())
+
+
+def _try(base: RunConfig, change: dict) -> None:
+    """Button callback (runs before the page is drawn again, so the knobs can still be set)."""
+    from pages import knobs
+
+    try:
+        knobs.set_values(base.replace(**change))
+    except ConfigError as exc:
+        st.session_state["hint_try_error"] = str(exc)
+    else:
+        st.session_state["hint_tried"] = change_text(change)
+        st.session_state["hint_clicked"] = True
+
+
+def render_hints(hints: list[Hint], base: RunConfig | None = None, key: str = "hints",
+                 go_to_train: bool = False) -> None:
+    """One bordered card per hint: coloured title and severity, where it starts, evidence and advice.
+    With `base` (the run's settings) a hint whose advice is a concrete setting gets a "Try it" button
+    that puts base + that change into the Train page's knobs (and opens the Train page if asked)."""
     if not hints:
         st.caption("Too early to tell: the doctor waits for a few epochs before saying anything.")
         return
-    for hint in hints:
+    error = st.session_state.pop("hint_try_error", None)
+    if error:
+        st.error(error, icon="⚠️")
+    for i, hint in enumerate(hints):
         colour = _colour(hint)
         where = f" · from epoch {hint.epoch}" if hint.epoch else ""
         with st.container(border=True):
@@ -32,6 +59,15 @@ def render_hints(hints: list[Hint]) -> None:
                         f":{colour}[{hint.severity}]{where} · confidence {hint.confidence:.0%}")
             st.markdown(f"**Evidence:** {hint.evidence}")
             st.markdown(f"**Try:** {hint.advice}")
+            if base is not None and hint.change:
+                st.button(f"Try it: {change_text(hint.change)}", key=f"{key}_try_{i}_{hint.id}",
+                          on_click=_try, args=(base, hint.change),
+                          help="Load this run's settings with this change into the knobs; then click "
+                               "Start training and compare the two runs.")
+    if st.session_state.pop("hint_clicked", False):
+        if go_to_train:
+            st.switch_page("pages/train.py")
+        st.rerun()  # a full rerun (the click reran only the live fragment): the knobs show the new values
 
 
 def _finite(value) -> float | None:

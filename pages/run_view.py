@@ -86,7 +86,7 @@ def _draw(run: RunRecord) -> None:
     with hints_col:
         st.markdown("#### What the curves say")
         if history:
-            render_hints(data["hints"])
+            render_hints(data["hints"], base=run.config, key=f"hints_{run.id}")
         else:
             st.caption("The Curve Doctor reads the curves after the first epochs.")
     with layers_col:

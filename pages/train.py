@@ -182,6 +182,9 @@ if start and config is not None:
 if cancel and run_id:
     if not worker.cancel(run_id):
         st.warning(f"Run #{run_id} is not waiting or running in this server's queue any more.")
+if "hint_tried" in st.session_state and not st.session_state.get("hint_clicked"):  # (else: said after the rerun)
+    tried = st.session_state.pop("hint_tried")
+    st.success(f"Loaded into the knobs: {tried}. Click **Start training**, then compare the two runs.", icon="🧪")
 waiting, running = len(worker.queued()), len(worker.running())
 queue_col.caption(f"Queue on {worker.device}: {running} running, {waiting} waiting")
 

@@ -58,3 +58,23 @@ def test_stored_run_is_diagnosed_with_its_classes():
     assert not at.exception
     text = page_text(at)
     assert "too hot" in text and "Divergence" in text and "0.01" in text
+
+
+def test_try_it_on_a_stored_run_loads_the_advised_setting_into_the_train_page():
+    store = RunStore()
+    run_id = store.create_run(RunConfig(dataset="digits", model="mlp", epochs=6, lr=0.1, dropout=0.2), name="too hot")
+    for epoch, loss in enumerate([8.1, 2.31, 2.30, 2.30, 2.31, 2.30], start=1):
+        store.record(run_id, EpochEnd(epoch, loss, 0.1, math.log(10), 0.09, 0.1, 1.0, 100.0))
+    store.finish(run_id, "completed")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)  # the whole app: the button opens Train
+    at.switch_page("pages/curve_doctor.py").run()
+    at.radio[0].set_value("Stored runs").run()
+    [button] = [b for b in at.button if b.label.startswith("Try it")]
+    assert button.label == "Try it: lr 0.01"
+    button.click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "🎛️ Train"  # it opened the Train page...
+    assert any(s.value.startswith("Loaded into the knobs: lr 0.01") for s in at.success)
+    # ...with the run's settings in the knobs, the learning rate changed
+    assert at.number_input(key="knob_lr").value == 0.01 and at.number_input(key="knob_epochs").value == 6
+    assert at.selectbox(key="knob_dataset").value == "digits" and at.number_input(key="knob_dropout").value == 0.2

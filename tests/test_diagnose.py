@@ -38,7 +38,8 @@ def test_hint_contract():
     assert ids(hints) == ["healthy"]
     h = hints[0]
     assert isinstance(h, Hint) and h.severity in ("info", "warning", "error") and 0 <= h.confidence <= 1
-    assert set(h.to_dict()) == {"id", "title", "severity", "epoch", "evidence", "advice", "confidence"}
+    assert set(h.to_dict()) == {"id", "title", "severity", "epoch", "evidence", "advice", "confidence", "change"}
+    assert h.change == {}  # "keep these settings": nothing to try
     assert set(HINT_IDS) >= {"oscillation", "overfitting", "too_small_lr", "bad_init", "divergence", "healthy"}
     with pytest.raises(Exception):
         h.id = "x"  # frozen
@@ -223,3 +224,53 @@ def test_a_validation_loss_of_zero_from_the_start_is_not_divided_by():
     """Found by the fuzz test in CI: a first loss of 0 made the healthy check divide by zero."""
     hist = [{"epoch": e, "loss": None, "val_loss": 0.0 if e > 1 else None} for e in range(1, 5)]
     assert all(h.id in HINT_IDS for h in diagnose(hist, [], None, classes=0))
+
+
+@pytest.mark.parametrize("split", ["tune", "heldout"])
+def test_every_hint_s_change_is_a_valid_setting_that_points_to_the_verified_fix(split):
+    """On the benchmark's real runs: the "try it" change of each hint is a setting RunConfig accepts,
+    says what the advice says, and moves the way the run's verified counterfactual fix does."""
+    from core import diagnosis_bench
+    from core.config import RunConfig
+
+    checked = 0
+    for run in diagnosis_bench.load(split):
+        config = RunConfig.from_dict(run["config"])
+        hints = diagnose(**diagnosis_bench.inputs(run), config=config.to_dict(), epochs_planned=config.epochs)
+        for hint in hints:
+            if hint.id == "healthy":
+                assert hint.change == {}
+                continue
+            assert hint.change, (run["id"], hint)
+            tried = config.replace(**hint.change)  # raises ConfigError if the advice were not allowed
+            assert tried != config, (run["id"], hint.change)
+            if "lr" in hint.change:
+                assert f"learning rate by" in hint.advice and f"{hint.change['lr']:g}" in hint.advice, hint.advice
+            if "init" in hint.change:
+                assert f"initializer to {hint.change['init']}" in hint.advice, hint.advice
+            if hint.id != run["label"]:
+                continue
+            _, fix = diagnosis_bench._fix_for(run["label"], run["config"])
+            if "lr" in fix:  # too high: the doctor lowers it toward the rate that healed the run; too low: raises it
+                assert (hint.change["lr"] - config.lr) * (fix["lr"] - config.lr) > 0, (run["id"], hint.change, fix)
+            if "init" in fix:
+                assert hint.change["init"] == fix["init"] or hint.change["init"].startswith(fix["init"][:2]), (
+                    run["id"], hint.change, fix)
+            checked += 1
+    assert checked >= 10
+
+
+@pytest.mark.parametrize("config, change, said", [
+    ({"train_subset": 500, "dropout": 0.0}, {"train_subset": 0}, "train_subset 0"),
+    ({"dropout": 0.0}, {"dropout": 0.3}, "dropout 0.3"),
+    ({"dropout": 0.3, "l2": 0.0}, {"l2": 1e-4}, "L2 1e-4"),
+    ({"dropout": 0.3, "l2": 1e-4}, {"aug_shift": 0.1, "early_stopping": True, "patience": 3}, "aug_shift 0.1"),
+])
+def test_the_overfitting_change_is_the_first_thing_its_advice_says(config, change, said):
+    from core.config import RunConfig
+    from core.diagnose import _overfit_advice, _overfit_change
+
+    full = RunConfig.from_dict(config).to_dict()
+    assert _overfit_change(full) == change
+    assert said in _overfit_advice(full, 4)
+    RunConfig.from_dict(full).replace(**change)  # an allowed setting

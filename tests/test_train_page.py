@@ -172,6 +172,25 @@ def test_the_url_opens_a_stored_run_and_bad_ids_are_explained():
     assert any("There is no run #999" in w.value for w in at.warning)
 
 
+def test_try_it_puts_the_hints_change_into_the_knobs_and_says_so():
+    from core.events import EpochEnd
+
+    store = RunStore()
+    config = RunConfig(dataset="digits", model="mlp", epochs=8, lr=0.002, init="normal", init_std=0.5)
+    run_id = store.create_run(config, name="stuck", session="someone-else")
+    for epoch in range(1, 9):  # stuck at chance (ln 10) for every epoch: a bad initialization
+        store.record(run_id, EpochEnd(epoch, 2.3026, 0.1, 2.3026, 0.1, 0.002, 1.0, 100.0))
+    store.finish(run_id, "completed")
+    at = page({"run": str(run_id)})
+    [button] = [b for b in at.button if b.label.startswith("Try it")]
+    assert button.label == "Try it: init he_normal"
+    button.click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="knob_init").value == "he_normal"  # the knobs now show the change...
+    assert at.number_input(key="knob_lr").value == 0.002 and at.number_input(key="knob_epochs").value == 8  # ...on its settings
+    assert any(s.value.startswith("Loaded into the knobs: init he_normal") for s in at.success)
+
+
 def test_opening_a_run_from_the_list_puts_it_in_the_url():
     store = RunStore()
     first = store.create_run(RunConfig(dataset="digits"), name="first")
