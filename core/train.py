@@ -50,6 +50,9 @@ PROBE_BATCH = 256
 # The dashboard's share of training time for probes. A probe is a forward and backward pass on
 # PROBE_BATCH images; taken every 50 steps of batch 64 on a CPU it cost 10-15% of the speed.
 PROBE_BUDGET = 0.05
+# With a budget, a short run may be probed more often than every `probe_every` steps, up to this many
+# times, so that the Saturation Lab's time slider has moments to show (the budget caps the cost).
+PROBES_PER_RUN = 40
 
 
 class ProbeSchedule:
@@ -213,7 +216,8 @@ def train(
     With make_probe, per-layer statistics on a fixed batch of validation images are emitted as
     ProbeReport at step 0, every `probe_every` steps and after the last step; with `probe_budget`
     (a fraction, e.g. PROBE_BUDGET) a probe step is skipped while probing would take more than that
-    share of the time (see ProbeSchedule). `data` replaces the
+    share of the time (see ProbeSchedule), and a short run may be probed more often than every
+    `probe_every` steps (see PROBES_PER_RUN). `data` replaces the
     config's data set with tensors already prepared (the bench's synthetic images); `amp` and `fast`
     override $TUNELAB_AMP and $TUNELAB_FAST (see step_settings)."""
     started = time.perf_counter()
@@ -236,6 +240,8 @@ def train(
     emit(RunStarted(str(device), n_train, len(data.y_val), steps_per_epoch, config.epochs, count_parameters(model)))
 
     probe = make_probe(model, data.x_val[:PROBE_BATCH], data.y_val[:PROBE_BATCH]) if make_probe else None
+    if probe_budget is not None:
+        probe_every = min(probe_every, max(1, steps_per_epoch * config.epochs // PROBES_PER_RUN))
     probe_schedule = ProbeSchedule(probe_every, probe_budget)
     if probe is not None:  # (not timed: a first call's one-off set-up is no measure of the next ones)
         emit(ProbeReport(0, 0, probe.measure(model)))

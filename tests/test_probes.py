@@ -194,6 +194,12 @@ def test_a_probe_budget_keeps_probing_to_its_share_of_the_time_and_the_run_uncha
     strip = lambda history: [{k: v for k, v in row.items() if k not in ("seconds", "images_per_s")} for row in history]
     assert strip(budget_history) == strip(every_history)  # which steps are probed never changes training
 
+    # a short run with a budget is probed more often than every probe_every steps (the lab's slider)
+    short: list[int] = []
+    train(config, "cpu", emit=lambda e: short.append(e.step) if isinstance(e, ProbeReport) else None,
+          make_probe=make_probe, probe_every=50, probe_budget=0.03)
+    assert short[0] == 0 and 0 < short[1] < 50 and short[-1] == last
+
 
 def test_measure_leaves_gradients_running_stats_mode_and_random_state_alone():
     config = RunConfig(model="simple_cnn", dataset="digits", batch_norm=True, dropout=0.3)
