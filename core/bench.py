@@ -18,11 +18,13 @@ a few at a time on threads (on CUDA each thread on its own stream).
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,7 +40,9 @@ from core.errors import ConfigError
 from core.events import StepReport
 from core.models import count_parameters
 from core.optimizers import build_optimizer
+from core.store import RunStore
 from core.train import PreparedData, accelerate, build_initialized_model, resolve_device, step_settings, train
+from core.worker import Worker
 
 BATCH = 64
 SHAPE = (3, 32, 32)
@@ -315,12 +319,6 @@ def run_queue(images, labels, val_images, val_labels, device: torch.device, fast
     """Wall time of `runs` short runs (one epoch each, seeds 0..runs-1) through TuneLab's own worker
     and a throwaway run store: first with one slot (one after another), then `concurrency` slots
     (as many threads; on CUDA each with a stream of its own), as a server with TUNELAB_SLOTS does."""
-    import functools
-    import tempfile
-
-    from core.store import RunStore
-    from core.worker import Worker
-
     data = prepare(images, labels, val_images, val_labels, device)
     trainer = functools.partial(train, data=data, fast=fast)
 

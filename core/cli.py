@@ -131,7 +131,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     except Exception as exc:
         store.finish(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
-    save_diagnosis(store, run_id, config)
+    hints = save_diagnosis(store, run_id, config)
     store.finish(
         run_id, result.status, result.message, images_per_second=result.images_per_second,
         first_report_seconds=result.first_report_seconds, best_epoch=result.best_epoch,
@@ -150,7 +150,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "test_loss": result.test_loss,
         "test_accuracy": result.test_accuracy,
         "hints": [{k: hint[k] for k in ("id", "title", "severity", "epoch", "evidence", "advice")}
-                  for hint in store.hints(run_id)],
+                  for hint in hints],
         "db": str(store.path),
     }
     if args.json:

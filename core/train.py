@@ -285,8 +285,7 @@ def train(
             probing = probe is not None and (probe_schedule.due(step) or (
                 epoch == config.epochs and i == steps_per_epoch - 1))
             if probing:
-                with probe_schedule.timed():
-                    probe.before_update(model)
+                probe.before_update(model)
             optimizer.step()
             if probing:
                 with probe_schedule.timed():

@@ -199,9 +199,9 @@ class Worker:
             log.exception("could not record the failure of run %s", run_id)
 
 
-def save_diagnosis(store: RunStore, run_id: int, config: RunConfig) -> None:
-    """Keep the Curve Doctor's verdict on a finished run with it (the runs list and exports read it).
-    Used by the worker and by `python -m core train`."""
+def save_diagnosis(store: RunStore, run_id: int, config: RunConfig) -> list[dict]:
+    """Keep the Curve Doctor's verdict on a finished run with it (the runs list and exports read it),
+    and return it ([] if it could not be made). Used by the worker and by `python -m core train`."""
     from core.datasets import DATASETS
     from core.diagnose import diagnose
 
@@ -209,6 +209,9 @@ def save_diagnosis(store: RunStore, run_id: int, config: RunConfig) -> None:
         classes = DATASETS.get(config.dataset).factory.classes
         hints = diagnose(store.history(run_id), store.steps(run_id), store.probes(run_id),
                          classes, config.to_dict(), config.epochs)
-        store.save_hints(run_id, [hint.to_dict() for hint in hints])
+        saved = [hint.to_dict() for hint in hints]
+        store.save_hints(run_id, saved)
+        return saved
     except Exception:  # a diagnosis is a bonus: never let it cost the run its result
         log.exception("could not diagnose run %s", run_id)
+        return []

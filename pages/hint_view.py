@@ -11,6 +11,7 @@ import streamlit as st
 from core.config import RunConfig
 from core.diagnose import Hint
 from core.errors import ConfigError
+from pages import knobs
 
 SEVERITY_COLOUR = {"error": "red", "warning": "orange", "info": "blue"}
 HEALTHY_COLOUR = "green"
@@ -29,8 +30,6 @@ def change_text(change: dict) -> str:
 
 def _try(base: RunConfig, change: dict) -> None:
     """Button callback (runs before the page is drawn again, so the knobs can still be set)."""
-    from pages import knobs
-
     try:
         knobs.set_values(base.replace(**change))
     except ConfigError as exc:
