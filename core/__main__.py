@@ -1,4 +1,4 @@
-"""`python -m core`: TuneLab's command line (see core/cli.py)."""
+"""`python -m core`: TuneLab's command line (see core/cli/)."""
 import sys
 
 from core.cli import main

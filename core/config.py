@@ -6,6 +6,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from core.catalog.datasets import DATASETS
+from core.catalog.fields import REGISTRIES, declared_by, owners
 from core.errors import ConfigError
 
 # The order the tuning guide teaches; pages and the CLI's help group the knobs this way.
@@ -30,7 +32,7 @@ LR, INIT, MODEL, REG, SCHED, LOOP = GROUPS
 @dataclass(frozen=True)
 class RunConfig:
     # Learning rate and optimizer
-    optimizer: str = knob("adam", LR, "Update rule: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw.")
+    optimizer: str = knob("adam", LR, "Update rule: how each step follows the gradient.")
     lr: float = knob(1e-3, LR, "Learning rate: the size of each step. The first knob to tune.", low=0.0, high=100.0, open_low=True)
     momentum: float = knob(0.9, LR, "Momentum for the momentum and nesterov optimizers.", low=0.0, high=1.0, open_high=True)
     beta1: float = knob(0.9, LR, "Adam's beta1: decay of the running mean of gradients.", low=0.0, high=1.0, open_high=True)
@@ -38,12 +40,12 @@ class RunConfig:
     eps: float = knob(1e-7, LR, "Small constant added to the denominator of adaptive optimizers (Keras uses 1e-7).", low=0.0, high=1.0, open_low=True)
     rho: float = knob(0.9, LR, "RMSProp's decay of the running mean of squared gradients.", low=0.0, high=1.0, open_high=True)
     # Initializer and activation
-    init: str = knob("xavier_uniform", INIT, "How the weights start: zeros, normal, truncated_normal, uniform_fan_in, xavier_*, he_*, default (Keras, as in the seeds, uses xavier_uniform).")
+    init: str = knob("xavier_uniform", INIT, "How the weights start (Keras, as in the seeds, uses xavier_uniform).")
     init_std: float = knob(0.02, INIT, "Standard deviation for the normal and truncated_normal initializers.", low=0.0, high=10.0, open_low=True)
     activation: str = knob("relu", INIT, "Nonlinearity used in every hidden layer.")
     # Model and data
-    dataset: str = knob("mnist5k", MODEL, "Training data: mnist5k and digits are built in; mnist, fashion_mnist, cifar10 are downloaded.")
-    model: str = knob("simple_cnn", MODEL, "Network: simple_cnn (the seeds' baseline), vgg_bn (the improved CNN), mlp.")
+    dataset: str = knob("mnist5k", MODEL, "Training data: the built-in sets work offline, the others are downloaded.")
+    model: str = knob("simple_cnn", MODEL, "Network: the seeds' simple CNN, their improved CNN, or a dense MLP.")
     depth: int = knob(3, MODEL, "Number of hidden layers of the mlp model.", low=1, high=50)
     width: int = knob(128, MODEL, "Units per hidden layer of the mlp model.", low=1, high=4096)
     train_subset: int = knob(0, MODEL, "Train on only this many images (0 = all); a small subset shows overfitting.", low=0, high=10_000_000)
@@ -59,14 +61,16 @@ class RunConfig:
     aug_rotation: float = knob(0.0, REG, "Random rotations up to this many degrees.", low=0.0, high=180.0)
     aug_zoom: float = knob(0.0, REG, "Random zoom in or out by up to this fraction (0.1 = 10%).", low=0.0, high=0.5)
     # Schedule and early stopping
-    schedule: str = knob("constant", SCHED, "How the learning rate changes: constant, step, exponential, cosine, plateau.")
+    schedule: str = knob("constant", SCHED, "How the learning rate changes over the epochs.")
     lr_decay: float = knob(0.5, SCHED, "Factor the learning rate is multiplied by (step, exponential, plateau).", low=0.0, high=1.0, open_low=True)
     lr_step_epochs: int = knob(3, SCHED, "Epochs between decays of the step schedule.", low=1, high=10_000)
     plateau_patience: int = knob(2, SCHED, "Epochs without improvement before reduce-on-plateau lowers the rate.", low=0, high=10_000)
     min_lr: float = knob(0.0, SCHED, "Lowest learning rate of the cosine and plateau schedules.", low=0.0, high=100.0)
     early_stopping: bool = knob(False, SCHED, "Stop when validation loss has not improved for `patience` epochs.")
-    patience: int = knob(5, SCHED, "Epochs without a better validation loss before early stopping.", low=1, high=10_000)
-    restore_best: bool = knob(True, SCHED, "After early stopping, go back to the weights of the best epoch.")
+    patience: int = knob(5, SCHED, "Epochs without a better validation loss before early stopping.", low=1, high=10_000,
+                         needs="early_stopping")
+    restore_best: bool = knob(True, SCHED, "After early stopping, go back to the weights of the best epoch.",
+                              needs="early_stopping")
     # Batch size, epochs and seed
     batch_size: int = knob(64, LOOP, "Images per gradient step.", low=1, high=65_536)
     epochs: int = knob(5, LOOP, "Passes over the training data.", low=1, high=1_000)
@@ -112,6 +116,25 @@ class RunConfig:
             for f in fields(self)
             if getattr(self, f.name) != getattr(other, f.name)
         }
+
+    def applies(self, knob: str) -> bool:
+        """Whether a setting changes anything for this config (see knob_applies)."""
+        return knob_applies(knob, self.to_dict())
+
+
+def knob_applies(knob: str, values: dict[str, Any]) -> bool:
+    """Whether a knob matters given the other settings: a knob that registry entries declare matters
+    only when the chosen entry declares it (momentum only for SGD + momentum and Nesterov, init_std
+    only for the normal initializers, depth and width only for the MLP, a flip only for data sets
+    where a mirrored image keeps its meaning); a knob with `needs` only when that switch is on."""
+    for owner in owners(knob):
+        if knob not in declared_by(owner, values.get(owner, "")):
+            return False
+    needs = _FIELDS[knob].metadata.get("needs") if knob in _FIELDS else None
+    return not needs or bool(values.get(needs))
+
+
+_FIELDS = {f.name: f for f in fields(RunConfig)}
 
 
 def config_fields() -> list:
@@ -160,14 +183,6 @@ def _describe_range(meta: dict) -> str:
 
 def validate(config: RunConfig) -> None:
     """Raise ConfigError naming the first field whose value is not allowed, and what is allowed."""
-    # Imported here: the registries import torch, and config must stay cheap to import for the CLI.
-    from core.activations import ACTIVATIONS
-    from core.datasets import DATASETS
-    from core.initializers import INITIALIZERS
-    from core.models import MODELS
-    from core.optimizers import OPTIMIZERS
-    from core.schedules import SCHEDULES
-
     for f in fields(config):
         value = getattr(config, f.name)
         kind = _type_of(f)
@@ -193,19 +208,12 @@ def validate(config: RunConfig) -> None:
         if too_low or too_high:
             raise ConfigError(f.name, f"must be {_describe_range(meta)} (got {value:g})")
 
-    for registry, name in (
-        (OPTIMIZERS, config.optimizer),
-        (INITIALIZERS, config.init),
-        (ACTIVATIONS, config.activation),
-        (DATASETS, config.dataset),
-        (MODELS, config.model),
-        (SCHEDULES, config.schedule),
-    ):
-        registry.get(name)  # raises ConfigError naming the field and the allowed names
+    for name, registry in REGISTRIES.items():
+        registry.get(getattr(config, name))  # raises ConfigError naming the field and the allowed names
 
     spec = DATASETS.get(config.dataset).factory
-    if config.aug_flip and not spec.flip_makes_sense:
-        allowed = ", ".join(d.name for d in DATASETS if d.factory.flip_makes_sense)
+    if config.aug_flip and not config.applies("aug_flip"):
+        allowed = ", ".join(d.name for d in DATASETS if "aug_flip" in d.knobs)
         raise ConfigError(
             "aug_flip",
             f"horizontal flips change what {config.dataset} images mean (a mirrored 2 is not a 2); "

@@ -12,21 +12,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.web import cli
+
+from core.errors import UserError
+from core.runs.worker import slots_from_env
+
 APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 def main(argv: list[str] | None = None) -> None:
-    from core.errors import UserError
-    from core.worker import slots_from_env
-
     try:
         slots_from_env()  # a bad setting stops here, not in the first browser that connects
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.web import cli
 
     PagesManager.uses_pages_directory = False  # app.py navigates with st.navigation
     args = list(sys.argv[1:] if argv is None else argv)

@@ -8,11 +8,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.compare import compare_groups, differing_settings, final_values, group_curve, summarize
+from core.runs.compare import compare_groups, differing_settings, final_values, group_curve, summarize
 from core.errors import ConfigError
-from core.store import RunRecord
-from pages.run_charts import FONT
-from pages.ui import get_store, show_user_error, use_app_navigation
+from core.runs.store import RunRecord
+from pages.parts.run_charts import FONT
+from pages.parts.ui import get_store, show_user_error, use_app_navigation
 
 MAX_RUNS = 1000
 METRICS = {"validation loss": "val_loss", "training loss": "loss", "validation accuracy": "val_accuracy",

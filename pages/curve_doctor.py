@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.diagnose import diagnose
+from core.doctor.diagnose import Hint, diagnose
+from core.doctor.history_io import MAX_BYTES, HistoryFileError, read_history
 from core.errors import UserError
-from core.history_io import MAX_BYTES, HistoryFileError, read_history
-from core.store import RunStore
-from pages.hint_view import hint_chart, render_hints
-from pages.ui import use_app_navigation
+from core.runs.lifecycle import stored_diagnosis
+from core.runs.store import RunStore
+from pages.parts.hint_view import hint_chart, render_hints
+from pages.parts.ui import get_store, plain, use_app_navigation
 
 UPLOAD, STORED = "Upload CSV files", "Stored runs"
 
@@ -16,7 +17,7 @@ UPLOAD, STORED = "Upload CSV files", "Stored runs"
 def show_case(title: str, history: list[dict], hints, notes: list[str] = (), base=None, key: str = "case") -> None:
     """One history: its loss chart with the hints marked, and the hint cards (with "Try it" buttons that
     open the Train page when `base`, the run's settings, is known)."""
-    st.subheader(title)
+    st.subheader(plain(title))
     for note in notes:
         st.caption(note)
     chart, cards = st.columns([3, 2])
@@ -50,11 +51,7 @@ def stored_cases(store: RunStore) -> None:
         run = store.get(labels[label])
         if run is None:
             continue
-        from core.datasets import DATASETS
-
-        classes = DATASETS.get(run.config.dataset).factory.classes if run.config.dataset in DATASETS else None
-        hints = diagnose(store.history(run.id), store.steps(run.id), store.probes(run.id), classes,
-                         run.config.to_dict(), run.config.epochs)
+        hints = [Hint.from_dict(h) for h in stored_diagnosis(store, run)]
         show_case(label, store.history(run.id), hints, base=run.config, key=f"doctor_{run.id}")
 
 
@@ -78,6 +75,6 @@ if source == UPLOAD:
         st.caption("Upload one or more files to see their curves and hints.")
 else:
     try:
-        stored_cases(RunStore())
+        stored_cases(get_store())
     except UserError as exc:
         st.error(str(exc), icon="⚠️")

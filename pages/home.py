@@ -1,13 +1,9 @@
 """Home page: what TuneLab is, where to start, and what the engine offers right now."""
 import streamlit as st
 
-from core import datasets
-from core.activations import ACTIVATIONS
-from core.initializers import INITIALIZERS
-from core.models import MODELS
-from core.optimizers import OPTIMIZERS
-from core.schedules import SCHEDULES
-from pages.ui import use_app_navigation
+from core.catalog import datasets
+from core.catalog.fields import REGISTRIES
+from pages.parts.ui import use_app_navigation
 
 use_app_navigation()
 st.title("TuneLab")
@@ -37,11 +33,12 @@ with left:
         where = "" if row["builtin"] else (" (on disk)" if row["available_offline"] else " (downloaded when online)")
         st.markdown(f"**{row['label']}**{where} — {row['note']}")
     st.subheader("Models")
-    for entry in MODELS:
+    for entry in REGISTRIES["model"]:
         st.markdown(f"**{entry.title}** — {entry.note}")
 with right:
-    for title, registry in (("Optimizers", OPTIMIZERS), ("Initializers", INITIALIZERS),
-                            ("Activations", ACTIVATIONS), ("Learning-rate schedules", SCHEDULES)):
+    for title, field in (("Optimizers", "optimizer"), ("Initializers", "init"), ("Activations", "activation"),
+                         ("Learning-rate schedules", "schedule")):
+        registry = REGISTRIES[field]
         with st.expander(title):
             for entry in registry:
                 st.markdown(f"**{entry.title}** — {entry.note}")

@@ -10,16 +10,16 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.activations import ACTIVATIONS
+from core.catalog.activations import ACTIVATIONS
 from core.config import RunConfig
-from core.datasets import DATASETS
+from core.catalog.datasets import DATASETS
 from core.errors import ConfigError, UserError
-from core.initializers import INITIALIZERS
-from core.probes import probe_at_init
-from core.store import RunRecord
-from core.stove_story import Story, tell
-from pages.layer_panel import FONT, render_layer_panel
-from pages.ui import get_store, get_worker, session_id, show_user_error, use_app_navigation
+from core.catalog.initializers import INITIALIZERS
+from core.training.probes import probe_at_init
+from core.runs.store import RunRecord
+from core.doctor.stove_story import Story, tell
+from pages.parts.layer_panel import FONT, render_layer_panel
+from pages.parts.ui import get_store, get_worker, session_id, show_user_error, use_app_navigation
 
 MAX_WIDTH = 1024  # the lab answers in under a second up to 30 layers of this width on a CPU
 STD_CHOICES = [0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]

@@ -3,18 +3,18 @@ watch its curves, hints and layers grow live, and open any stored run. The URL c
 so a reload or a shared link shows the same run."""
 from __future__ import annotations
 
-import uuid
-
 import streamlit as st
 
-from core import datasets, paths
+from core import paths
+from core.catalog import datasets
 from core.config import RunConfig
 from core.errors import ConfigError, UserError
 from core.presets import PRESETS
-from core.store import RunRecord
-from pages import knobs, train_tools
-from pages.run_view import ACTIVE, STATUS_ICON, show_run
-from pages.ui import get_store, get_worker, session_id, show_user_error, use_app_navigation
+from core.runs.store import RunRecord
+from core.runs.sweeps import repeat_with_seeds
+from pages.parts import knobs, train_tools
+from pages.parts.run_view import ACTIVE, STATUS_ICON, show_run
+from pages.parts.ui import get_store, get_worker, session_id, show_user_error, use_app_navigation
 
 RUN_LIST_LIMIT = 200
 
@@ -116,20 +116,6 @@ def runs_section(current: int | None) -> None:
         st.dataframe(run_table(others), hide_index=True, column_config=column_config, key="all_runs")
 
 
-use_app_navigation()
-def repeat_with_seeds(run: RunRecord, k: int) -> list[int]:
-    """Make the run the first of a seed group and queue k-1 more with the next seeds."""
-    store, worker = get_store(), get_worker()
-    group = run.group_id or uuid.uuid4().hex[:12]
-    if not run.group_id:
-        store.set_group(run.id, group)
-    have = {r.config.seed for r in store.group(group)}
-    seeds = [s for s in range(run.config.seed + 1, run.config.seed + 1000) if s not in have][: max(0, k - len(have))]
-    for seed in seeds:
-        worker.submit(run.config.replace(seed=seed), name=run.name, tag="seeds", group_id=group, session=session_id())
-    return [r.id for r in store.group(group)]
-
-
 def repeat_section(run: RunRecord) -> None:
     """Seed noise: repeat the shown run with other seeds, and open its group on the Compare page."""
     with st.expander("Is it real or seed noise? Repeat this run with other seeds"):
@@ -139,7 +125,7 @@ def repeat_section(run: RunRecord) -> None:
         k = int(k_col.number_input("Runs in the group", min_value=2, max_value=10, value=3, key="seed_k"))
         if button_col.button(f"Repeat with {k} seeds", key="repeat"):
             try:
-                ids = repeat_with_seeds(run, k)
+                ids = repeat_with_seeds(get_store(), get_worker(), run, k, session=session_id())
             except UserError as exc:
                 show_user_error(exc)
             else:
@@ -150,6 +136,7 @@ def repeat_section(run: RunRecord) -> None:
             st.markdown(f"[Compare the group on the Compare page](compare?runs={','.join(str(r.id) for r in group)})")
 
 
+use_app_navigation()
 st.title("🎛️ Train")
 train_tools.apply_import()
 knobs.render(st.sidebar)

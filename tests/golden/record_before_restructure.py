@@ -4,8 +4,8 @@ import json, sys, torch
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
 torch.set_num_threads(1)
 from core.config import RunConfig
-from core.events import StepReport
-from core.train import train
+from core.training.events import StepReport
+from core.training.loop import train
 
 CASES = {
     "mlp_momentum_l1_clip_step": dict(dataset="digits", model="mlp", depth=2, width=64, optimizer="momentum", lr=0.05,

@@ -1,0 +1,46 @@
+"""`python -m core diagnose FILE...`: the Curve Doctor's hints for history CSV files."""
+from __future__ import annotations
+
+import argparse
+
+from core.cli.common import add_json, print_json
+from core.doctor.diagnose import diagnose
+from core.doctor.history_io import read_history_file
+from core.errors import ConfigError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "diagnose", help="read training curves from CSV files and say what went wrong",
+        description="Read Keras CSVLogger files, TensorBoard scalar CSV exports or TuneLab's export and print "
+                    "hints: what went wrong, the evidence in numbers and what to try next.")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="history CSV files (at most 5 MB each)")
+    parser.add_argument("--classes", type=int, metavar="K",
+                        help="number of classes: chance loss is ln K (without it, chance-based rules stay silent)")
+    add_json(parser, 'print one JSON object: {"hints": [...]} for one file, {"files": [...]} for several')
+    parser.set_defaults(handler=cmd_diagnose)
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    if args.classes is not None and args.classes < 2:
+        raise ConfigError("classes", f"must be at least 2 (got {args.classes})")
+    loaded = [read_history_file(path) for path in args.files]  # every file is checked before any output
+    results = [(path, item, diagnose(item.history, classes=args.classes)) for path, item in zip(args.files, loaded)]
+    if args.json:
+        if len(results) == 1:
+            print_json({"hints": [h.to_dict() for h in results[0][2]]})
+        else:
+            print_json({"files": [{"file": path, "hints": [h.to_dict() for h in hints]} for path, _, hints in results]})
+        return 0
+    for path, item, hints in results:
+        print(f"{path} ({item.kind}, {len(item.history)} epochs)")
+        for note in item.notes:
+            print(f"  note: {note}")
+        if not hints:
+            print("  too early to tell: not enough epochs yet")
+        for h in hints:
+            where = f" from epoch {h.epoch}" if h.epoch else ""
+            print(f"  [{h.severity}] {h.title}{where} (confidence {h.confidence:.0%})")
+            print(f"    evidence: {h.evidence}")
+            print(f"    try: {h.advice}")
+    return 0

@@ -1,0 +1,394 @@
+"""The run store: SQLite in WAL mode, one writer (the worker or the CLI) and many readers (pages).
+
+Tables: runs (config JSON, status, device, timings, error), epochs (per-epoch metrics), steps
+(per-step losses), probes (per-layer statistics) and hints (diagnoses).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from core import paths
+from core.config import RunConfig
+from core.jsonsafe import json_safe
+from core.training.events import HISTORY_COLUMNS, EpochEnd, Event, ProbeReport, RunStarted, StepReport
+
+STATUSES = ("queued", "running", "completed", "diverged", "cancelled", "failed", "interrupted")
+FINISHED = ("completed", "diverged", "cancelled", "failed", "interrupted")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL DEFAULT '',
+    tag TEXT NOT NULL DEFAULT '',
+    group_id TEXT,
+    session TEXT NOT NULL DEFAULT '',
+    owner_pid INTEGER,
+    owner_started TEXT,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL,
+    device TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    message TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    train_images INTEGER,
+    steps_per_epoch INTEGER,
+    parameters INTEGER,
+    images_per_second REAL,
+    first_report_seconds REAL,
+    best_epoch INTEGER,
+    test_loss REAL,
+    test_accuracy REAL,
+    step_settings TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
+CREATE INDEX IF NOT EXISTS runs_group ON runs(group_id);
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    loss REAL, accuracy REAL, val_loss REAL, val_accuracy REAL, lr REAL,
+    seconds REAL, images_per_s REAL,
+    PRIMARY KEY (run_id, epoch)
+);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    loss REAL,
+    lr REAL,
+    grad_norm REAL,
+    PRIMARY KEY (run_id, step)
+);
+CREATE TABLE IF NOT EXISTS probes (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL,
+    layer INTEGER NOT NULL,
+    stats TEXT NOT NULL,
+    PRIMARY KEY (run_id, step, layer)
+);
+CREATE TABLE IF NOT EXISTS hints (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    hint_id TEXT NOT NULL,
+    epoch INTEGER,
+    body TEXT NOT NULL,
+    rules TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run_id, hint_id)
+);
+"""
+# Columns added after the first stores were made: (table, column, declaration). A store made before
+# gets them on open, with their defaults; nothing stored is lost.
+MIGRATIONS = (
+    ("runs", "owner_started", "TEXT"),
+    ("runs", "step_settings", "TEXT NOT NULL DEFAULT '{}'"),
+    ("hints", "rules", "TEXT NOT NULL DEFAULT ''"),
+)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    name: str
+    tag: str
+    group_id: str | None
+    session: str
+    owner_pid: int | None
+    owner_started: str | None
+    config: RunConfig
+    status: str
+    device: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    message: str
+    error: str
+    train_images: int | None
+    steps_per_epoch: int | None
+    parameters: int | None
+    images_per_second: float | None
+    first_report_seconds: float | None
+    best_epoch: int | None
+    test_loss: float | None
+    test_accuracy: float | None
+    step_settings: dict = field(compare=False)  # (a dict: left out of equality and the hash)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def label(self) -> str:
+        return f"#{self.id} {self.name}".strip()
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return value
+
+
+class RunStore:
+    """Thread-safe access to one SQLite file: a connection per thread, writes serialized by a lock."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = paths.db_path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        with self._write_lock:
+            conn = self._conn().raw
+            conn.executescript(SCHEMA)
+            for table, column, declaration in MIGRATIONS:
+                if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = _Transactions(conn)
+        return self._local.conn
+
+    def _write(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
+        with self._write_lock, self._conn() as conn:
+            return conn.execute(sql, tuple(args))
+
+    def _read(self, sql: str, args: Iterable[Any] | dict = ()) -> list[sqlite3.Row]:
+        return self._conn().raw.execute(sql, args if isinstance(args, dict) else tuple(args)).fetchall()
+
+    # ---- runs -------------------------------------------------------------------------------
+    def create_run(self, config: RunConfig, name: str = "", tag: str = "", group_id: str | None = None,
+                   session: str = "") -> int:
+        cur = self._write(
+            "INSERT INTO runs (name, tag, group_id, session, owner_pid, owner_started, config, status, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
+            (name, tag, group_id, session, os.getpid(), _process_identity(os.getpid()), config.to_json(), "queued",
+             time.time()),
+        )
+        return int(cur.lastrowid)
+
+    def mark_running(self, run_id: int, device: str) -> None:
+        self._write("UPDATE runs SET status='running', device=?, started_at=? WHERE id=?", (device, time.time(), run_id))
+
+    def finish(self, run_id: int, status: str, message: str = "", error: str = "", **numbers: Any) -> None:
+        if status not in FINISHED:
+            raise ValueError(f"not a final status: {status}")
+        allowed = {"images_per_second", "first_report_seconds", "best_epoch", "test_loss", "test_accuracy"}
+        extra = {k: _finite_or_none(v) if isinstance(v, float) else v for k, v in numbers.items() if k in allowed}
+        sets = "".join(f", {k}=?" for k in extra)
+        self._write(
+            f"UPDATE runs SET status=?, message=?, error=?, finished_at=?{sets} WHERE id=?",
+            (status, message, error, time.time(), *extra.values(), run_id),
+        )
+
+    def record(self, run_id: int, event: Event) -> None:
+        """Store one trainer event (the worker's and the CLI's event sink)."""
+        if isinstance(event, StepReport):
+            first = event.step - len(event.losses) + 1
+            rows = [
+                (run_id, first + i, event.epoch, _finite_or_none(loss), event.lr,
+                 _finite_or_none(event.grad_norm) if first + i == event.step else None)
+                for i, loss in enumerate(event.losses)
+            ]
+            with self._write_lock, self._conn() as conn:
+                conn.executemany("INSERT OR REPLACE INTO steps VALUES (?,?,?,?,?,?)", rows)
+        elif isinstance(event, EpochEnd):
+            self._write(
+                "INSERT OR REPLACE INTO epochs VALUES (?,?,?,?,?,?,?,?,?)",
+                (run_id, event.epoch, *(_finite_or_none(v) for v in (
+                    event.loss, event.accuracy, event.val_loss, event.val_accuracy, event.lr, event.seconds,
+                    event.images_per_s))),
+            )
+        elif isinstance(event, ProbeReport):
+            rows = [(run_id, event.step, i, json.dumps(json_safe(layer))) for i, layer in enumerate(event.layers)]
+            with self._write_lock, self._conn() as conn:
+                conn.executemany("INSERT OR REPLACE INTO probes VALUES (?,?,?,?)", rows)
+        elif isinstance(event, RunStarted):
+            self._write(
+                "UPDATE runs SET device=?, train_images=?, steps_per_epoch=?, parameters=?, step_settings=? WHERE id=?",
+                (event.device, event.train_images, event.steps_per_epoch, event.parameters,
+                 json.dumps(event.settings), run_id),
+            )
+
+    def mark_interrupted(self) -> list[int]:
+        """After a restart: runs left running or queued by a process that no longer exists become
+        interrupted, keeping every epoch they logged. Returns their ids."""
+        with self._write_lock, self._conn() as conn:
+            rows = conn.execute(
+                "SELECT id, owner_pid, owner_started FROM runs WHERE status IN ('running', 'queued')").fetchall()
+            ids = [r[0] for r in rows if not _alive(r[1], r[2])]
+            conn.executemany(
+                "UPDATE runs SET status='interrupted', finished_at=?, "
+                "message='the server stopped while this run was ' || status WHERE id=?",
+                [(time.time(), run_id) for run_id in ids],
+            )
+        return ids
+
+    def set_name(self, run_id: int, name: str, tag: str | None = None) -> None:
+        if tag is None:
+            self._write("UPDATE runs SET name=? WHERE id=?", (name, run_id))
+        else:
+            self._write("UPDATE runs SET name=?, tag=? WHERE id=?", (name, tag, run_id))
+
+    def save_hints(self, run_id: int, hints: list[dict], rules: str = "") -> None:
+        """The run's diagnosis (Hint.to_dict() rows) made by the given version of the rules, replacing
+        what was stored before. A diagnosis that found nothing is kept as a row with hint_id '' (so a
+        stored "nothing to say" is told apart from "never diagnosed")."""
+        rows = [(run_id, h["id"], h.get("epoch"), json.dumps(json_safe(h)), rules) for h in hints]
+        with self._write_lock, self._conn() as conn:
+            conn.execute("DELETE FROM hints WHERE run_id=?", (run_id,))
+            conn.executemany("INSERT OR REPLACE INTO hints VALUES (?,?,?,?,?)",
+                             rows or [(run_id, "", None, "null", rules)])
+
+    def hints(self, run_id: int) -> list[dict]:
+        """The stored diagnosis, in the order it was given (most severe and certain first)."""
+        return self.diagnosis(run_id)[0]
+
+    def diagnosis(self, run_id: int) -> tuple[list[dict], str | None]:
+        """(the stored hints, the version of the rules that made them); ([], None) when the run was
+        never diagnosed."""
+        rows = self._read("SELECT hint_id, body, rules FROM hints WHERE run_id=? ORDER BY rowid", (run_id,))
+        if not rows:
+            return [], None
+        return [json.loads(r["body"]) for r in rows if r["hint_id"]], rows[0]["rules"]
+
+    def set_group(self, run_id: int, group_id: str) -> None:
+        self._write("UPDATE runs SET group_id=? WHERE id=?", (group_id, run_id))
+
+    def group(self, group_id: str) -> list["RunRecord"]:
+        """The runs of a group, oldest first."""
+        return [_record(r) for r in self._read("SELECT * FROM runs WHERE group_id=? ORDER BY id", (group_id,))]
+
+    def delete(self, run_id: int) -> None:
+        self._write("DELETE FROM runs WHERE id=?", (run_id,))
+
+    # ---- reading ----------------------------------------------------------------------------
+    def get(self, run_id: int) -> RunRecord | None:
+        rows = self._read("SELECT * FROM runs WHERE id=?", (run_id,))
+        return _record(rows[0]) if rows else None
+
+    def runs(self, status: str | None = None, session: str | None = None, limit: int = 500) -> list[RunRecord]:
+        """Newest first."""
+        where, args = [], []
+        if status:
+            where.append("status=?")
+            args.append(status)
+        if session is not None:
+            where.append("session=?")
+            args.append(session)
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
+        return [_record(r) for r in self._read(sql, (*args, limit))]
+
+    def version(self, run_id: int) -> tuple | None:
+        """Changes whenever anything about the run changes: its status, epochs, newest step or probe.
+        One cheap query, so pages polling many times a second can skip redrawing what is the same."""
+        rows = self._read(
+            "SELECT status, finished_at, (SELECT COUNT(*) FROM epochs WHERE run_id=:id), "
+            "(SELECT MAX(step) FROM steps WHERE run_id=:id), (SELECT MAX(step) FROM probes WHERE run_id=:id) "
+            "FROM runs WHERE id=:id", {"id": run_id})
+        return tuple(rows[0]) if rows else None
+
+    def history(self, run_id: int) -> list[dict]:
+        rows = self._read("SELECT * FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,))
+        return [{k: r[k] for k in r.keys() if k != "run_id"} for r in rows]
+
+    def steps(self, run_id: int, after: int = 0) -> list[dict]:
+        rows = self._read("SELECT step, epoch, loss, lr, grad_norm FROM steps WHERE run_id=? AND step>? ORDER BY step",
+                          (run_id, after))
+        return [dict(r) for r in rows]
+
+    def probes(self, run_id: int, step: int | None = None) -> dict[int, list[dict]]:
+        """step -> per-layer statistics (in layer order), oldest step first; only `step` when given."""
+        out: dict[int, list[dict]] = {}
+        only = "" if step is None else " AND step=?"
+        args = (run_id,) if step is None else (run_id, step)
+        for r in self._read(f"SELECT step, stats FROM probes WHERE run_id=?{only} ORDER BY step, layer", args):
+            out.setdefault(r["step"], []).append(json.loads(r["stats"]))
+        return out
+
+    def overview(self, run_ids: list[int]) -> dict[int, dict]:
+        """Per run, in one query: epochs logged, best validation accuracy and the first stored hint's
+        title (what a list of many runs shows)."""
+        if not run_ids:
+            return {}
+        marks = ",".join("?" * len(run_ids))
+        rows = self._read(
+            f"SELECT r.id, (SELECT COUNT(*) FROM epochs e WHERE e.run_id=r.id) AS epochs, "
+            f"(SELECT MAX(val_accuracy) FROM epochs e WHERE e.run_id=r.id) AS best_val_accuracy, "
+            f"(SELECT body FROM hints h WHERE h.run_id=r.id AND h.hint_id != '' ORDER BY h.rowid LIMIT 1) AS hint "
+            f"FROM runs r WHERE r.id IN ({marks})", run_ids)
+        return {r["id"]: {"epochs": r["epochs"], "best_val_accuracy": r["best_val_accuracy"],
+                          "diagnosis": json.loads(r["hint"]).get("title", "") if r["hint"] else ""} for r in rows}
+
+    def history_csv(self, run_id: int) -> str:
+        """The run's per-epoch history with Keras CSVLogger's column names (empty cells for NaN)."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(HISTORY_COLUMNS)
+        for row in self.history(run_id):
+            writer.writerow(["" if row[c] is None else row[c] for c in HISTORY_COLUMNS])
+        return out.getvalue()
+
+
+class _Transactions:
+    """A connection used as a context manager gives one BEGIN IMMEDIATE ... COMMIT transaction."""
+
+    def __init__(self, raw: sqlite3.Connection):
+        self.raw = raw
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.raw.execute("BEGIN IMMEDIATE")
+        return self.raw
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.raw.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _process_identity(pid: int) -> str | None:
+    """The boot and the start time of process `pid` (Linux), so a new process that happens to get a
+    dead server's pid (PID 1 in every container start) is not taken for it. None where unknown."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the fields after the parenthesised command name; field 22 of the line is the start time
+    return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"
+
+
+def _alive(pid: int | None, started: str | None = None) -> bool:
+    """Whether the process that owns a run still runs: its pid exists and, where both are known, it
+    started when the owner did."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if started is None:
+        return True
+    now = _process_identity(pid)
+    return now is None or now == started
+
+
+def _record(row: sqlite3.Row) -> RunRecord:
+    data = dict(row)
+    data["config"] = RunConfig.from_json(data["config"], strict=False)
+    data["step_settings"] = json.loads(data.get("step_settings") or "{}")
+    return RunRecord(**data)

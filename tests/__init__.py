@@ -1,0 +1,1 @@
+"""TuneLab's tests; the folders mirror core/'s packages, plus pages/ (AppTest) and browser/ (chromium)."""
