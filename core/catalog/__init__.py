@@ -1,2 +1,2 @@
 """The catalog: every choice a person makes (data sets, models, activations, initializers, optimizers,
-schedules, presets), one registry each, and the one map from a RunConfig field to its registry."""
+schedules), one registry each, and the one map from a RunConfig field to its registry."""

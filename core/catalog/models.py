@@ -5,7 +5,7 @@ as in the seeds' conv wrapper.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Callable, Protocol
 
 import torch
 from torch import nn
@@ -14,8 +14,16 @@ from torch.nn import functional as F
 from core.catalog.activations import ACTIVATIONS
 from core.catalog.registry import Registry
 
-if TYPE_CHECKING:
-    from core.config import RunConfig
+
+
+class ModelSettings(Protocol):
+    """What a model factory reads of a RunConfig."""
+
+    activation: str
+    batch_norm: bool
+    dropout: float
+    depth: int
+    width: int
 
 Shape = tuple[int, int, int]
 
@@ -41,7 +49,7 @@ def _dropout(rate: float) -> list[nn.Module]:
     return [SeededDropout(rate)] if rate > 0 else []
 
 
-def _conv_block(c_in: int, c_out: int, padding: int, c: "RunConfig") -> list[nn.Module]:
+def _conv_block(c_in: int, c_out: int, padding: int, c: ModelSettings) -> list[nn.Module]:
     layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, padding=padding)]
     if c.batch_norm:
         layers.append(nn.BatchNorm2d(c_out))
@@ -49,7 +57,7 @@ def _conv_block(c_in: int, c_out: int, padding: int, c: "RunConfig") -> list[nn.
     return layers
 
 
-def _dense_block(n_in: int, n_out: int, c: "RunConfig", dropout: float) -> list[nn.Module]:
+def _dense_block(n_in: int, n_out: int, c: ModelSettings, dropout: float) -> list[nn.Module]:
     layers: list[nn.Module] = [nn.Linear(n_in, n_out)]
     if c.batch_norm:
         layers.append(nn.BatchNorm1d(n_out))
@@ -66,7 +74,7 @@ def _flat_size(features: nn.Module, shape: Shape) -> int:
     return size
 
 
-def simple_cnn(shape: Shape, classes: int, c: "RunConfig") -> nn.Sequential:
+def simple_cnn(shape: Shape, classes: int, c: ModelSettings) -> nn.Sequential:
     """Conv32-Pool-Conv64-Pool-Conv64-Dense64 (the seeds' baseline). Inputs under 16 pixels use
     'same' padding so 8x8 digits still fit three convolutions."""
     padding = 0 if min(shape[1:]) >= 16 else 1
@@ -82,7 +90,7 @@ def simple_cnn(shape: Shape, classes: int, c: "RunConfig") -> nn.Sequential:
     )
 
 
-def vgg_bn(shape: Shape, classes: int, c: "RunConfig") -> nn.Sequential:
+def vgg_bn(shape: Shape, classes: int, c: ModelSettings) -> nn.Sequential:
     """The seeds' improved CNN: two Conv64, two Conv128, two Conv256, each pair followed by pooling
     and dropout (half the rate), then Dense512 and dropout. Batch norm follows the batch_norm knob
     (the improved-CNN preset turns it on)."""
@@ -97,7 +105,7 @@ def vgg_bn(shape: Shape, classes: int, c: "RunConfig") -> nn.Sequential:
     return nn.Sequential(*features, *_dense_block(flat, 512, c, c.dropout), nn.Linear(512, classes))
 
 
-def mlp(shape: Shape, classes: int, c: "RunConfig") -> nn.Sequential:
+def mlp(shape: Shape, classes: int, c: ModelSettings) -> nn.Sequential:
     """`depth` hidden layers of `width` units: deep ones show vanishing gradients and saturation."""
     n_in = shape[0] * shape[1] * shape[2]
     layers: list[nn.Module] = [nn.Flatten()]
@@ -107,7 +115,7 @@ def mlp(shape: Shape, classes: int, c: "RunConfig") -> nn.Sequential:
     return nn.Sequential(*layers, nn.Linear(n_in, classes))
 
 
-ModelFactory = Callable[[Shape, int, "RunConfig"], nn.Module]
+ModelFactory = Callable[[Shape, int, ModelSettings], nn.Module]
 MODELS: Registry[ModelFactory] = Registry("model", "model")
 MODELS.register(
     "simple_cnn", simple_cnn,
@@ -129,7 +137,7 @@ MODELS.register(
 )
 
 
-def build_model(config: "RunConfig", shape: Shape, classes: int) -> nn.Module:
+def build_model(config: ModelSettings, shape: Shape, classes: int) -> nn.Module:
     return MODELS.get(config.model).factory(shape, classes, config)
 
 

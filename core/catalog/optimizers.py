@@ -1,17 +1,27 @@
 """Optimizer registry: each entry builds a torch optimizer from a RunConfig's settings."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import Callable, Iterable, Protocol
 
 import torch
 from torch import nn
 
 from core.catalog.registry import Registry
 
-if TYPE_CHECKING:
-    from core.config import RunConfig
 
-OptimizerFactory = Callable[[list[dict], "RunConfig"], torch.optim.Optimizer]
+
+class OptimizerSettings(Protocol):
+    """What an optimizer factory reads of a RunConfig."""
+
+    lr: float
+    momentum: float
+    beta1: float
+    beta2: float
+    eps: float
+    rho: float
+    l2: float
+
+OptimizerFactory = Callable[[list[dict], OptimizerSettings], torch.optim.Optimizer]
 
 OPTIMIZERS: Registry[OptimizerFactory] = Registry("optimizer", "optimizer")
 
@@ -90,5 +100,5 @@ OPTIMIZERS.register(
 )
 
 
-def build_optimizer(model: nn.Module, config: "RunConfig") -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, config: OptimizerSettings) -> torch.optim.Optimizer:
     return OPTIMIZERS.get(config.optimizer).factory(param_groups(model, config.l2), config)

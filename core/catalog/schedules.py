@@ -1,14 +1,22 @@
 """Learning-rate schedule registry: each entry builds a per-epoch schedule from a RunConfig."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import Callable, Protocol
 
 import torch
 
 from core.catalog.registry import Registry
 
-if TYPE_CHECKING:
-    from core.config import RunConfig
+
+
+class ScheduleSettings(Protocol):
+    """What a schedule factory reads of a RunConfig."""
+
+    epochs: int
+    lr_decay: float
+    lr_step_epochs: int
+    plateau_patience: int
+    min_lr: float
 
 
 class EpochSchedule(Protocol):
@@ -37,7 +45,7 @@ class _Constant:
         pass
 
 
-ScheduleFactory = Callable[[torch.optim.Optimizer, "RunConfig"], EpochSchedule]
+ScheduleFactory = Callable[[torch.optim.Optimizer, ScheduleSettings], EpochSchedule]
 SCHEDULES: Registry[ScheduleFactory] = Registry("schedule", "schedule")
 
 SCHEDULES.register(
@@ -85,5 +93,5 @@ SCHEDULES.register(
 )
 
 
-def build_schedule(optimizer: torch.optim.Optimizer, config: "RunConfig") -> EpochSchedule:
+def build_schedule(optimizer: torch.optim.Optimizer, config: ScheduleSettings) -> EpochSchedule:
     return SCHEDULES.get(config.schedule).factory(optimizer, config)

@@ -12,10 +12,10 @@ import torch
 from core.config import RunConfig
 from core.errors import ConfigError
 from core.jsonsafe import json_safe
-from core.training.callbacks import Callback, StopFit
+from core.training.callbacks import Callback, Loop, StopFit
 from core.training.data import prepare_data
 from core.training.device import resolve_device
-from core.training.loop import Loop
+from core.training.loop import Loop as TrainingLoop
 from core.training.step import steps_per_epoch
 
 @dataclass
@@ -160,7 +160,7 @@ def lr_range_test(
     if epochs > 1000:
         raise ConfigError("steps", f"at most {999 * per_epoch} for {per_epoch} steps per epoch (got {steps})")
     plan = config.replace(epochs=epochs, schedule="constant", early_stopping=False)
-    Loop(plan, dev, data, _Never(), lambda event: None, report_every=10**9, callbacks=[ramp]).run()
+    TrainingLoop(plan, dev, data, _Never(), lambda event: None, report_every=10**9, callbacks=[ramp]).run()
     return analyse_range_test(ramp.lrs, ramp.losses, beta, ramp.stop_reason, ramp.diverged, ramp.smoothed)
 
 

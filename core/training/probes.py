@@ -10,7 +10,7 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import Callable, Protocol
 
 import torch
 from torch import nn
@@ -18,13 +18,10 @@ from torch.nn import functional as F
 
 from core.catalog.activations import ACTIVATIONS, Activation
 from core.config import RunConfig
-from core.training.callbacks import Callback
+from core.training.callbacks import Callback, Loop
 from core.training.data import prepare_data
 from core.training.events import ProbeReport
 from core.training.model import build_initialized_model
-
-if TYPE_CHECKING:
-    from core.training.loop import Loop
 
 HIST_BINS = 24
 # A saturating unit is "saturated" within this distance of either end of its output range:
@@ -281,7 +278,7 @@ class ProbeCallback(Callback):
         self.schedule: ProbeSchedule | None = None
         self._probing = False
 
-    def before_fit(self, loop: "Loop") -> None:
+    def before_fit(self, loop: Loop) -> None:
         every = self.every
         if self.budget is not None:
             every = min(every, max(1, loop.steps_per_epoch * loop.config.epochs // PROBES_PER_RUN))
@@ -290,13 +287,13 @@ class ProbeCallback(Callback):
         # (not timed: a first call's one-off set-up is no measure of the next ones)
         loop.emit(ProbeReport(0, 0, self.probe.measure(loop.model)))
 
-    def before_update(self, loop: "Loop", loss, grad_norm) -> bool:
+    def before_update(self, loop: Loop, loss, grad_norm) -> bool:
         self._probing = self.schedule.due(loop.step) or loop.last_step_of_run
         if self._probing:
             self.probe.before_update(loop.model)
         return True
 
-    def after_batch(self, loop: "Loop", loss) -> None:
+    def after_batch(self, loop: Loop, loss) -> None:
         if self._probing:
             with self.schedule.timed():
                 loop.emit(ProbeReport(loop.step, loop.epoch, self.probe.measure(loop.model)))
