@@ -15,10 +15,10 @@ from core.config import RunConfig
 from core.catalog.datasets import DATASETS
 from core.errors import ConfigError, UserError
 from core.catalog.initializers import INITIALIZERS
-from core.training.probes import probe_at_init
+from core.training.probes import PROBE_BATCH, SATURATION_MARGIN, probe_at_init
 from core.runs.store import RunRecord
-from core.doctor.stove_story import Story, tell
-from pages.parts.layer_panel import FONT, render_layer_panel
+from core.doctor.stove_story import Story, span, tell
+from pages.parts.layer_panel import FONT, render_layer_panel, zones_present
 from pages.parts.ui import get_store, get_worker, session_id, show_user_error, use_app_navigation
 
 MAX_WIDTH = 1024  # the lab answers in under a second up to 30 layers of this width on a CPU
@@ -43,8 +43,8 @@ st.markdown(
 
 @st.cache_data(show_spinner="Lighting the stoves…", max_entries=256)
 def probe_numbers(config_json: str) -> list[dict]:
-    """Per-layer numbers of a freshly initialized network (cached per setting)."""
-    return probe_at_init(RunConfig.from_json(config_json))
+    """Per-layer numbers of a freshly initialized network on PROBE_BATCH images (cached per setting)."""
+    return probe_at_init(RunConfig.from_json(config_json), n_samples=PROBE_BATCH)
 
 
 def read_settings() -> RunConfig:
@@ -80,6 +80,8 @@ def read_settings() -> RunConfig:
 
 
 def show_story(story: Story) -> None:
+    """The verdict, coloured by its tone, and the story's lines: every line is made of the story's claims
+    (core.doctor.stove_story.Claim), each quoting the number it reads from the charts beside it."""
     colour = TONE_COLOURS[story.tone]
     items = "".join(f"<li>{html.escape(line)}</li>" for line in story.lines)
     st.markdown(
@@ -87,6 +89,38 @@ def show_story(story: Story) -> None:
         f"{html.escape(story.verdict)}</div><ul class='stove-lines'>{items}</ul>",
         unsafe_allow_html=True,
     )
+
+
+def chart_caption(layers: list[dict]) -> str:
+    """How to read the three charts of these layers, saying only what is true of them: the colours
+    their stoves chart uses, what the middle chart counts, and where layers without a gradient sit."""
+    activation = layers[0]["activation"]
+    act = ACTIVATIONS.get(activation).factory
+    colours = {
+        "sensitive range": "blue is the sensitive range, where a little more flame still changes the output",
+        "flat region (boiling)": (f"red is the flat region, within {SATURATION_MARGIN:g} of {activation}'s limits, "
+                                  "where the water already boils and more flame changes nothing"),
+        "zero (off)": "grey is exactly zero, a unit switched off",
+    }
+    zones = [colours[z] for z in zones_present(layers)]
+    zones = zones[1:] + zones[:1] if len(zones) > 1 else zones  # the special region first
+    text = ("Every neuron is a stove and its initial weights are the flame. Each column of the top chart is one "
+            f"layer, input on the left: its bars show where the layer's outputs sit for {PROBE_BATCH} real images; "
+            + "; ".join(zones) + ". ")
+    if act.family == "saturating":
+        text += "The middle chart shows the share of each layer's units that are saturated. "
+    elif act.family == "rectifier":
+        never = "zero for every image" if act.output_range[0] == 0.0 else "never positive for any image"
+        text += f"The middle chart shows the share of each layer's units that are dead ({never}). "
+    text += ("The bottom chart shows the size (norm) of the gradient of the loss with respect to each layer's "
+             "weights, on a log scale: how strongly the loss reacts to a change of that layer's flame")
+    zero = [row["layer"] for row in layers if row["grad_norm"] == 0]
+    huge = [row["layer"] for row in layers if row["grad_norm"] is None or not math.isfinite(row["grad_norm"])]
+    if zero:
+        text += f"; {span(zero)} {'has' if len(zero) == 1 else 'have'} no gradient at all (0), marked ▼ at its bottom"
+    if huge:
+        text += f"; the gradient of {span(huge)} is too big to store, marked ▲ at its top"
+    return text + "."
 
 
 def describe(config: RunConfig) -> str:
@@ -189,12 +223,7 @@ with panel:
     render_layer_panel(layers, key="lab_init")
 with words:
     show_story(tell(layers))
-    st.caption(
-        "Every neuron is a stove and its initial weights are the flame. "
-        "Each column of the top chart is one layer, input on the left: its bars show where the layer's "
-        "outputs sit for 256 real images. Red is the flat region, where the water already boils and more "
-        "flame changes nothing; blue is the sensitive range; grey is zero, a ReLU unit switched off."
-    )
+    st.caption(chart_caption(layers))
 
 st.divider()
 st.subheader("Train this network and watch the stoves")

@@ -113,7 +113,8 @@ INITIALIZERS.register(
     "xavier_uniform",
     Initializer(_xavier_uniform, lambda fi, fo, s: math.sqrt(2.0 / (fi + fo))),
     "Glorot/Xavier: variance 2/(fan_in+fan_out) keeps activations and gradients the same size "
-    "through tanh and sigmoid layers; Keras' default.",
+    "through tanh layers (sigmoid's slope of at most 0.25 still shrinks the gradient layer by layer); "
+    "Keras' default.",
     "Xavier uniform",
 )
 INITIALIZERS.register(

@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core.catalog.activations import ACTIVATIONS
+from core.doctor.stove_story import span
 from core.training.probes import HIST_BINS, hist_edges
 from pages.parts.run_charts import arrow_datasets
 
@@ -76,6 +77,12 @@ def histogram_frame(layers: list[dict]) -> pd.DataFrame:
     return frame.assign(order=(frame["zone"] != "sensitive range").astype(int))
 
 
+def zones_present(layers: list[dict]) -> list[str]:
+    """The regions (keys of ZONES) the stoves chart of these layers can colour, in ZONES' order."""
+    found = {_zone(row["family"], row["activation"], i) for row in layers[:1] for i in range(HIST_BINS)}
+    return [zone for zone in ZONES if zone in found]
+
+
 def _x(n_layers: int, field: str = "layer:Q", title: str | None = None) -> alt.X:
     """The shared layer axis: layer k sits at x = k in every chart, so columns line up."""
     ticks = list(range(1, n_layers + 1)) if n_layers <= 16 else list(range(1, n_layers + 1, 2))
@@ -90,7 +97,8 @@ def _style(chart: alt.Chart) -> alt.Chart:
         chart.configure_axis(labelFontSize=FONT, titleFontSize=FONT + 1, titleFontWeight="normal")
         .configure_axisY(minExtent=AXIS_WIDTH, maxExtent=AXIS_WIDTH)
         .configure_legend(labelFontSize=FONT, titleFontSize=FONT, orient="top", title=None, symbolSize=220)
-        .configure_title(fontSize=FONT + 3, anchor="start", fontWeight="bold")
+        .configure_title(fontSize=FONT + 3, anchor="start", fontWeight="bold", subtitleFontSize=FONT,
+                         subtitleColor="#444444")
         .configure_view(strokeWidth=0)
     )
 
@@ -120,9 +128,11 @@ def stoves_chart(layers: list[dict], height: int = 310) -> alt.Chart:
 def fraction_chart(layers: list[dict], height: int = 170) -> alt.Chart | None:
     """Saturated (sigmoid/tanh) or dead (ReLU family) share of each layer; None for smooth ones."""
     family = layers[0]["family"]
+    zero_floor = ACTIVATIONS.get(layers[0]["activation"]).factory.output_range[0] == 0.0
+    dead = "zero for every image" if zero_floor else "never positive for any image"
     key, title, colour = {
         "saturating": ("saturated_fraction", "Saturated units (boiling)", BOILING),
-        "rectifier": ("dead_fraction", "Dead units (zero for every image)", OFF),
+        "rectifier": ("dead_fraction", f"Dead units ({dead})", OFF),
     }.get(family, (None, "", ""))
     if key is None:
         return None
@@ -136,35 +146,92 @@ def fraction_chart(layers: list[dict], height: int = 170) -> alt.Chart | None:
     ).properties(height=height, title=title)
 
 
-def _decades(values: list[float]) -> list[float]:
-    """Powers of ten from just below the smallest value to just above the largest, at most ~6 of them."""
+def _decades(values: list[float], most: int = 5) -> list[float]:
+    """Powers of ten from just below the smallest value to just above the largest, at most `most` + 1
+    of them."""
     if not values:
         return [1e-3, 1.0]
     low = math.floor(math.log10(min(values)))
     high = max(math.ceil(math.log10(max(values))), low + 1)
-    step = max(1, math.ceil((high - low) / 6))
+    step = max(1, math.ceil((high - low) / most))
     high = low + step * math.ceil((high - low) / step)
     return [10.0 ** k for k in range(low, high + 1, step)]
 
 
+NO_GRADIENT = "0 (no gradient)"
+TOO_BIG = "too big to store (overflow)"
+GRADIENT_KINDS = {"gradient": GRADIENT, NO_GRADIENT: "#444444", TOO_BIG: BOILING}
+SHAPES = {"gradient": "circle", NO_GRADIENT: "triangle-down", TOO_BIG: "triangle-up"}
+
+
+def gradient_frame(layers: list[dict]) -> pd.DataFrame:
+    """One row per layer: its gradient norm and what the chart draws for it. A zero gradient is kind
+    NO_GRADIENT, a non-finite one (None in the probe: inf or NaN) kind TOO_BIG; neither is dropped.
+    `segment` numbers the runs of consecutive layers with a finite gradient, so the line breaks at a gap."""
+    rows, segment, previous = [], 0, False
+    for r in layers:
+        g = r["grad_norm"]
+        if g is None or not math.isfinite(g):
+            kind, text = TOO_BIG, TOO_BIG
+        elif g == 0:
+            kind, text = NO_GRADIENT, NO_GRADIENT
+        else:
+            kind, text = "gradient", f"{g:.2e}"
+        drawn = kind == "gradient"
+        if drawn and not previous:
+            segment += 1
+        previous = drawn
+        rows.append({"layer": r["layer"], "name": r["name"], "grad": g if drawn else None, "kind": kind,
+                     "gradient": text, "update": r.get("update_ratio"), "segment": segment if drawn else 0})
+    return pd.DataFrame(rows)
+
+
 def gradient_chart(layers: list[dict], height: int = 220) -> alt.Chart:
-    """Norm of the loss gradient with respect to each layer's weight, on a log axis."""
-    frame = pd.DataFrame({
-        "layer": [r["layer"] for r in layers],
-        "name": [r["name"] for r in layers],
-        "grad": [r["grad_norm"] if r["grad_norm"] and math.isfinite(r["grad_norm"]) else None for r in layers],
-        "update": [r.get("update_ratio") for r in layers],
-    }).dropna(subset=["grad"])
-    decades = _decades(frame["grad"].tolist())
-    base = alt.Chart(frame).encode(
-        x=_x(len(layers), title="layer (input → output)"),
-        y=alt.Y("grad:Q", title="gradient", scale=alt.Scale(type="log", domain=[decades[0], decades[-1]]),
-                axis=alt.Axis(values=decades, labelExpr="replace(format(datum.value, '.0e'), 'e+', 'e')")),
-        tooltip=[alt.Tooltip("name:N", title="layer"), alt.Tooltip("grad:Q", title="gradient norm", format=".2e"),
-                 alt.Tooltip("update:Q", title="update / weight", format=".2e")],
+    """Norm of the loss gradient with respect to each layer's weight, on a log axis. A layer with no
+    gradient (exactly 0, which a log axis cannot show) is marked at the bottom of the axis, at a tick
+    labelled 0; one whose gradient is too big to store (inf or NaN) at the top, at a tick labelled
+    "overflow"; the subtitle names those layers."""
+    frame = gradient_frame(layers)
+    decades = _decades(frame.loc[frame["kind"] == "gradient", "grad"].tolist())
+    ticks, label = list(decades), "replace(format(datum.value, '.0e'), 'e+', 'e')"
+    low, high = decades[0], decades[-1]
+    notes = []
+    zero = frame.loc[frame["kind"] == NO_GRADIENT, "layer"].tolist()
+    huge = frame.loc[frame["kind"] == TOO_BIG, "layer"].tolist()
+    if zero:
+        low = decades[0] / 10 ** 0.6  # a slot below the lowest decade: the row of zeros
+        ticks.insert(0, low)
+        label = f"datum.value < {decades[0] / 10 ** 0.3!r} ? '0' : {label}"
+        notes.append(f"{span(zero).capitalize()}: no gradient (0), marked ▼ at the bottom")
+    if huge:
+        high = decades[-1] * 10 ** 0.6  # a slot above the highest decade: the row of overflows
+        ticks.append(high)
+        label = f"datum.value > {decades[-1] * 10 ** 0.3!r} ? 'overflow' : ({label})"
+        notes.append(f"{span(huge).capitalize()}: too big to store, marked ▲ at the top")
+    frame["y"] = [row.grad if row.kind == "gradient" else (low if row.kind == NO_GRADIENT else high)
+                  for row in frame.itertuples()]
+    present = [kind for kind in GRADIENT_KINDS if kind in set(frame["kind"])]
+    y = alt.Y("y:Q", title="gradient", scale=alt.Scale(type="log", domain=[low, high]),
+              axis=alt.Axis(values=ticks, labelExpr=label))
+    tooltip = [alt.Tooltip("name:N", title="layer"), alt.Tooltip("gradient:N", title="gradient norm"),
+               alt.Tooltip("update:Q", title="update / weight", format=".2e")]
+    x = _x(len(layers), title="layer (input → output)")
+    line = alt.Chart(frame[frame["kind"] == "gradient"]).mark_line(color=GRADIENT, strokeWidth=4).encode(
+        x=x, y=y, detail="segment:N")
+    points = alt.Chart(frame).mark_point(filled=True, size=150, opacity=1).encode(
+        x=x, y=y, tooltip=tooltip,
+        color=alt.Color("kind:N", scale=alt.Scale(domain=present, range=[GRADIENT_KINDS[k] for k in present]),
+                        legend=alt.Legend(title=None) if len(present) > 1 else None),
+        shape=alt.Shape("kind:N", scale=alt.Scale(domain=present, range=[SHAPES[k] for k in present]),
+                        legend=None),
     )
-    line = base.mark_line(color=GRADIENT, strokeWidth=4) + base.mark_circle(color=GRADIENT, size=120, opacity=1)
-    return line.properties(height=height, title="Gradient reaching each layer (log scale)")
+    title = alt.TitleParams("Gradient reaching each layer (log scale)", subtitle=notes) if notes else \
+        "Gradient reaching each layer (log scale)"
+    # The page fits the whole chart, title and legend included, into its height: make room for the
+    # legend and subtitle lines so the plot itself keeps its size.
+    # and room for every tick label beyond the fourth (a log axis over 20 decades has six, plus 0).
+    extra = (44 if len(present) > 1 else 0) + 22 * len(notes) + 24 * max(0, len(ticks) - 4)
+    return (line + points).properties(height=height + extra, title=title)
 
 
 def panel_specs(layers: list[dict]) -> dict[str, dict | None]:
