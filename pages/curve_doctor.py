@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.doctor.diagnose import Hint, diagnose
-from core.doctor.history_io import MAX_BYTES, HistoryFileError, read_history
+from core.doctor.diagnose import Hint, classes_seen, diagnose_loaded
+from core.doctor.history_io import MAX_BYTES, HistoryFileError, read_histories
 from core.errors import UserError
 from core.runs.lifecycle import stored_diagnosis
 from core.runs.store import RunStore
@@ -22,22 +22,31 @@ def show_case(title: str, history: list[dict], hints, notes: list[str] = (), bas
         st.caption(note)
     chart, cards = st.columns([3, 2])
     with chart:
-        st.altair_chart(hint_chart(history, hints), width="stretch")
+        st.altair_chart(hint_chart(history, hints), width="stretch", key=f"{key}_chart")
     with cards:
         render_hints(hints, base=base, key=key, go_to_train=True)
 
 
 def uploaded_cases(files, classes: int | None) -> None:
+    """Each uploaded file, and in a file whose epoch counter restarts each run on its own."""
     for upload in files:
         try:
             if upload.size > MAX_BYTES:
                 raise HistoryFileError(upload.name, f"is {upload.size / 1e6:.1f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB")
-            loaded = read_history(upload.getvalue(), upload.name)
+            segments = read_histories(upload.getvalue(), upload.name)
         except UserError as exc:
             st.error(str(exc), icon="⚠️")
             continue
-        show_case(f"{loaded.name} ({loaded.kind}, {len(loaded.history)} epochs)", loaded.history,
-                  diagnose(loaded.history, classes=classes), loaded.notes)
+        for i, loaded in enumerate(segments):
+            notes = list(loaded.notes)
+            seen = classes_seen(loaded.history, classes)
+            if seen.how == "inferred":
+                notes.append(f"{seen.k} classes, inferred from {seen.because}.")
+            elif seen.how == "unknown":
+                notes.append("The number of classes could not be read off these curves: the doctor measures "
+                             "against the run's own start (enter it above for chance-based checks).")
+            show_case(f"{loaded.name} ({loaded.kind}, {len(loaded.history)} epochs)", loaded.history,
+                      diagnose_loaded(loaded, classes=classes), notes, key=f"upload_{upload.file_id}_{i}")
 
 
 def stored_cases(store: RunStore) -> None:
@@ -59,16 +68,21 @@ use_app_navigation()
 st.title("🩺 Curve Doctor")
 st.markdown(
     "Curves tell you what went wrong: oscillation, overfitting, a learning rate that is too small, a bad "
-    "initialization, divergence. Upload Keras `CSVLogger` files, TensorBoard scalar CSV exports or TuneLab's "
-    "own export, or pick runs you trained here; each hint is marked on the curve where it starts."
+    "initialization, divergence. Upload Keras `CSVLogger` files, PyTorch Lightning `metrics.csv`, pandas or "
+    "fastai history CSVs, TensorBoard scalar CSV exports or TuneLab's own export, or pick runs you trained "
+    "here; each hint is marked on the curve, with the numbers it quotes."
 )
 source = st.radio("Curves from", [UPLOAD, STORED], horizontal=True)
 if source == UPLOAD:
     files = st.file_uploader("History CSV files", type=["csv", "txt"], accept_multiple_files=True,
-                             help="Keras CSVLogger (epoch, loss, accuracy, val_loss, val_accuracy[, lr]), "
-                                  "TensorBoard's Download CSV (Wall time, Step, Value) or TuneLab's export; 5 MB at most.")
-    classes = st.number_input("Number of classes (0 = unknown)", min_value=0, max_value=100_000, value=0,
-                              help="Chance loss is ln K: it lets the doctor tell 'stuck at chance' and blow-ups.")
+                             help="Keras CSVLogger (also append=True, several runs in one file), Lightning's "
+                                  "metrics.csv, pandas DataFrame(history).to_csv(), human headers such as "
+                                  "'Train Loss', TensorBoard's Download CSV (Wall time, Step, Value) or TuneLab's "
+                                  "export; comma, tab or semicolon; 5 MB and 5,000 epochs at most.")
+    classes = st.number_input("Number of classes (0 = infer from the curves)", min_value=0, max_value=100_000,
+                              value=0, help="The loss of guessing is ln K. Left at 0, the doctor reads K off the "
+                                            "curves where they show it (a loss at ln K with accuracy 1/K, a binary "
+                                            "task's class prior) and says so.")
     if files:
         uploaded_cases(files, int(classes) if classes >= 2 else None)
     else:

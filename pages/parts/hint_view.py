@@ -16,6 +16,8 @@ from pages.parts import knobs
 SEVERITY_COLOUR = {"error": "red", "warning": "orange", "info": "blue"}
 HEALTHY_COLOUR = "green"
 SERIES = {"loss": "training loss", "val_loss": "validation loss"}
+FAMILY_NAMES = {"divergence": "divergence", "bad_init": "a bad initialization", "oscillation": "oscillation",
+                "overfitting": "overfitting", "too_small_lr": "a learning rate too small", "healthy": "healthy"}
 
 
 def _colour(hint: Hint) -> str:
@@ -53,9 +55,11 @@ def render_hints(hints: list[Hint], base: RunConfig | None = None, key: str = "h
     for i, hint in enumerate(hints):
         colour = _colour(hint)
         where = f" · from epoch {hint.epoch}" if hint.epoch else ""
+        family = (f" · one kind of {FAMILY_NAMES[hint.family]}"
+                  if hint.family and hint.family != hint.id and hint.family in FAMILY_NAMES else "")
         with st.container(border=True):
             st.markdown(f":{colour}[**{hint.title}**]  \n"
-                        f":{colour}[{hint.severity}]{where} · confidence {hint.confidence:.0%}")
+                        f":{colour}[{hint.severity}]{where}{family} · confidence {hint.confidence:.0%}")
             st.markdown(f"**Evidence:** {hint.evidence}")
             st.markdown(f"**Try:** {hint.advice}")
             if base is not None and hint.change:
@@ -84,11 +88,16 @@ def curve_frame(history: list[dict]) -> pd.DataFrame:
 
 
 def hint_chart(history: list[dict], hints: list[Hint]) -> alt.LayerChart | alt.Chart:
-    """Training and validation loss by epoch (log scale when every value is positive), with a rule and
-    a labelled point on the curve at each hint's starting epoch."""
+    """Training and validation loss by epoch (log scale when every value is positive), with a rule at
+    each hint's starting epoch and a labelled point at every number its evidence quotes (hint.marks),
+    so what a hint says can be found on the chart."""
     curves = curve_frame(history)
-    positive = not curves.empty and bool((curves["value"] > 0).all())
-    y = alt.Y("value:Q", title="loss", scale=alt.Scale(type="log" if positive else "linear"))
+    quoted = [m for hint in hints for m in hint.marks if m.get("series") in SERIES and _finite(m.get("value")) is not None]
+    values = list(curves["value"]) + [m["value"] for m in quoted]
+    positive = bool(values) and all(v > 0 for v in values)
+    domain = [min(values), max(values)] if values else None
+    scale = alt.Scale(type="log" if positive else "linear", domain=domain, nice=not positive) if domain else alt.Scale()
+    y = alt.Y("value:Q", title="loss", scale=scale)
     base = alt.Chart(curves).mark_line(point=True).encode(
         x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
         y=y,
@@ -97,7 +106,11 @@ def hint_chart(history: list[dict], hints: list[Hint]) -> alt.LayerChart | alt.C
     )
     marks = []
     for hint in hints:
-        if not hint.epoch:
+        for m in hint.marks:
+            if m in quoted:
+                marks.append({"epoch": m["epoch"], "value": m["value"], "hint": m["label"], "title": hint.title,
+                              "evidence": hint.evidence, "colour": _colour(hint)})
+        if not hint.epoch or hint.marks:
             continue
         at = curves[curves["epoch"] == hint.epoch]
         value = at["value"].max() if not at.empty else None

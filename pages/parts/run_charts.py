@@ -17,7 +17,10 @@ import pyarrow as pa
 FONT = 14
 MAX_STEP_POINTS = 1500  # more per-step points than this are averaged in buckets (the chart stays fast)
 TRAIN, VAL, STEP, CHANCE = "training", "validation", "training, every step", "chance"
-COLOURS = {TRAIN: "#1f77b4", VAL: "#ff7f0e", STEP: "#9ecae1", CHANCE: "#7f7f7f"}
+QUOTED = "what the doctor quotes"
+COLOURS = {TRAIN: "#1f77b4", VAL: "#ff7f0e", STEP: "#9ecae1", CHANCE: "#7f7f7f", QUOTED: "#d62728"}
+# hint mark series -> the chart series it sits on
+MARK_SERIES = {"loss": TRAIN, "val_loss": VAL, "step_loss": STEP}
 
 
 def _finite(value) -> float | None:
@@ -107,25 +110,41 @@ def _loss_template(epochs: int, with_chance: bool, height: int) -> dict:
     faint = alt.Chart(alt.NamedData("steps")).mark_line(strokeWidth=1, opacity=0.6, clip=True).encode(**encoding)
     curves = alt.Chart(alt.NamedData("epochs")).mark_line(
         point=alt.OverlayMarkDef(size=60), strokeWidth=3, clip=True).encode(**encoding)
-    layers = [faint, curves]
+    quoted = alt.Chart(alt.NamedData("marks")).encode(x=_x(epochs), y=alt.Y("value:Q"), tooltip=[
+        alt.Tooltip("what:N", title="the doctor quotes"), alt.Tooltip("epoch:Q", format=".2f"),
+        alt.Tooltip("value:Q", format=".4g")])
+    layers = [faint, curves, quoted.mark_point(shape="diamond", size=140, filled=True, color=COLOURS[QUOTED]),
+              quoted.mark_text(align="left", dx=8, dy=-8, fontWeight="bold", color=COLOURS[QUOTED]).encode(text="label:N")]
     if with_chance:
         layers.insert(1, alt.Chart(alt.NamedData("chance")).mark_line(strokeDash=[6, 4], strokeWidth=1.5).encode(**encoding))
     return _finish(alt.layer(*layers), "Loss", height)
 
 
+def marks_frame(marks: list[dict]) -> pd.DataFrame:
+    """The loss values a run's hints quote (hint.marks on the loss series), as chart points."""
+    rows = [{"epoch": m["epoch"], "value": m["value"], "label": m.get("label", ""), "what": m.get("label", "")}
+            for m in marks if m.get("series") in MARK_SERIES and _finite(m.get("value")) is not None]
+    return pd.DataFrame(rows, columns=["epoch", "value", "label", "what"])
+
+
 def loss_chart(history: list[dict], steps: list[dict], steps_per_epoch: int | None, epochs: int,
-               classes: int | None = None, height: int = 420) -> dict:
+               classes: int | None = None, height: int = 420, marks: list[dict] | None = None) -> dict:
+    """marks: the points the run's hints quote; each is drawn (a red diamond with its number) and the
+    axis always reaches it, so a hint's "9.91" is on the chart, never clipped away."""
     per_step = step_frame(steps, steps_per_epoch).assign(series=STEP)
     per_epoch = epoch_frame(history, {"loss": TRAIN, "val_loss": VAL})
+    quoted = marks_frame(marks or [])
     values = per_epoch["value"]
-    blown_up = bool(len(values)) and classes and float(values.max()) > 3 * math.log(classes)
-    if blown_up or (not classes and _log_scale(values)):  # a diverging run: every value on a log axis
+    top_quoted = float(quoted["value"].max()) if len(quoted) else 0.0
+    blown_up = bool(len(values)) and classes and (float(values.max()) > 3 * math.log(classes)
+                                                  or top_quoted > 3 * math.log(classes))
+    if blown_up or (not classes and _log_scale(pd.concat([values, quoted["value"]]))):  # every value on a log axis
         scale = {"type": "log"}
     else:
         scale = {"zero": True}
-        if classes:  # a noisy single step above twice chance would squash the curves: draw it at the cap
-            per_step["value"] = per_step["value"].clip(upper=2 * math.log(classes))
-    datasets = {"steps": per_step, "epochs": per_epoch}
+        if classes:  # a noisy single step far above chance would squash the curves: draw it at the cap
+            per_step["value"] = per_step["value"].clip(upper=max(2 * math.log(classes), top_quoted))
+    datasets = {"steps": per_step, "epochs": per_epoch, "marks": quoted}
     if classes:
         datasets["chance"] = _chance(math.log(classes), epochs)
     return _fill(_loss_template(epochs, bool(classes), height), datasets, scale)

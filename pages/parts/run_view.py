@@ -46,7 +46,8 @@ def snapshot(db_path: str, run_id: int, version: tuple) -> dict:
     latest = max(probes) if probes else None
     epochs = run.config.epochs
     charts = {  # Vega-Lite specs
-        "loss": loss_chart(history, steps, run.steps_per_epoch, epochs, classes),
+        "loss": loss_chart(history, steps, run.steps_per_epoch, epochs, classes,
+                           marks=[m for hint in hints for m in hint.marks]),
         "accuracy": accuracy_chart(history, epochs, classes, height=260),
         "lr": lr_chart(history, steps, run.steps_per_epoch, epochs, height=160),
     }

@@ -29,20 +29,22 @@ def test_upload_shows_the_hints_and_a_chart():
     assert not at.exception and not at.error
     text = page_text(at)
     assert "keras_log.csv (keras, 12 epochs)" in text
-    assert "Overfitting" in text and "minimum at epoch 6" in text and "from epoch 7" in text
+    assert "Overfitting" in text and "lowest, 0.48 at epoch 6" in text and "from epoch 7" in text
     assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
 
 
 def test_broken_upload_shows_what_is_wrong_and_the_good_file_still_works():
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     at.file_uploader[0].set_value([
-        ("broken.csv", b"epoch,accuracy\n0,0.5\n", "text/csv"),
+        ("broken.csv", b"epoch,nothing\n0,0.5\n", "text/csv"),
+        ("accuracy_only.csv", b"epoch,accuracy\n0,0.5\n1,0.6\n2,0.7\n", "text/csv"),
         ("binary.csv", b"\x00\x01\x02", "text/csv"),
         ("good.csv", OVERFIT_CSV, "text/csv"),
     ]).run()
     assert not at.exception
     errors = [e.value for e in at.error]
-    assert any(e.startswith("broken.csv: has no loss or val_loss column") for e in errors)
+    assert any(e.startswith("broken.csv: has no loss or accuracy column") for e in errors)
+    assert "Not judged: no loss" in page_text(at)  # read, and said what the doctor cannot tell from it
     assert any(e.startswith("binary.csv: is not a text CSV file") for e in errors)
     assert "Overfitting" in page_text(at)
 

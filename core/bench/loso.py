@@ -1,0 +1,188 @@
+"""The Curve Doctor measured on curves it was not tuned on: leave-one-source-out over the labelled
+corpus (assets/diagnosis_corpus: TuneLab's trainer, a plain PyTorch loop, real Keras 3).
+
+For each fold one source is held out: the rules' thresholds are fitted on the other two (coordinate
+descent over a small grid per threshold, maximizing the mean of macro-F1 with and without the class
+count, with a penalty for false alarms on healthy runs above 5%), then scored on the held-out one,
+with and without the class count; the published rules (AUTOTRAINER, UMLAUT) are scored on the same
+folds. Scores are by family (a "stuck" hint counts as bad_init). The headline is the worst fold.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from core.doctor.baselines import autotrainer, umlaut
+from core.doctor.diagnose import diagnose, family_of_run
+from core.doctor.hints import FAMILIES, FAMILY_OF
+from core.doctor.history_io import read_history_file
+from core.doctor.rules import DEFAULT, Thresholds
+
+CORPUS = Path(__file__).resolve().parents[2] / "assets" / "diagnosis_corpus"
+FALSE_ALARM_LIMIT = 0.05
+# the values each threshold may take when a fold fits them (the defaults are among them)
+GRID: dict[str, tuple] = {
+    "rise": (0.05, 0.08, 0.10, 0.15, 0.20),
+    "rises_needed": (1, 2, 3),
+    "val_rises_needed": (1, 2, 3, 99),
+    "overfit_rise": (0.05, 0.10, 0.15, 0.25),
+    "gap": (0.05, 0.10, 0.15, 0.20),
+    "gap_train": (0.95, 0.98, 0.99),
+    "low": (0.25, 0.30, 0.35, 0.45),
+    "learned_acc": (0.7, 0.8, 0.9),
+    "low_abs": (0.5, 0.65, 0.8, 1.0),
+    "slow": (0.0005, 0.001, 0.003, 0.01),
+    "decel": (0.2, 0.35, 0.5),
+    "stuck_total": (0.01, 0.03, 0.05),
+    "drop_after_flat": (0.1, 0.2, 0.3),
+    "high_start": (1.5, 2.0, 3.0),
+    "plateau_flat": (0.005, 0.01, 0.02),
+    "accelerating": (1.5, 2.5, 4.0),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    run_id: str
+    source: str
+    label: str
+    classes: int
+    history: tuple  # rows as tuples of items (hashable, for the cache)
+
+    def rows(self) -> list[dict]:
+        return [dict(r) for r in self.history]
+
+
+def load_corpus(folder: Path = CORPUS) -> list[Case]:
+    index = pd.read_csv(folder / "index.csv")
+    cases = []
+    for row in index.itertuples():
+        loaded = read_history_file(folder / row.file)
+        rows = tuple(tuple(sorted(r.items())) for r in loaded.history)
+        cases.append(Case(row.run_id, row.source, row.label, int(row.classes), rows))
+    return cases
+
+
+def scores(pairs: list[tuple[str, str | None]]) -> dict:
+    """Per-family precision/recall/F1, macro-F1, accuracy and the false-alarm rate on healthy runs."""
+    per = {}
+    for lab in FAMILIES:
+        tp = sum(1 for t, p in pairs if t == lab and p == lab)
+        fp = sum(1 for t, p in pairs if t != lab and p == lab)
+        fn = sum(1 for t, p in pairs if t == lab and p != lab)
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        per[lab] = {"precision": round(prec, 3), "recall": round(rec, 3), "f1": round(f1, 3), "support": tp + fn}
+    present = [lab for lab in FAMILIES if per[lab]["support"]]
+    healthy = [p for t, p in pairs if t == "healthy"]
+    return {
+        "macro_f1": round(sum(per[lab]["f1"] for lab in present) / max(1, len(present)), 3),
+        "false_alarm_rate": round(sum(p != "healthy" for p in healthy) / len(healthy), 3) if healthy else None,
+        "accuracy": round(sum(t == p for t, p in pairs) / len(pairs), 3) if pairs else None,
+        "runs": len(pairs),
+        "per_class": per,
+    }
+
+
+@lru_cache(maxsize=None)
+def _doctor(case: Case, t: Thresholds, with_classes: bool) -> str | None:
+    return family_of_run(diagnose(case.rows(), classes=case.classes if with_classes else None, thresholds=t))
+
+
+def doctor_pairs(cases: list[Case], t: Thresholds, with_classes: bool) -> list[tuple[str, str | None]]:
+    return [(c.label, _doctor(c, t, with_classes)) for c in cases]
+
+
+def baseline_pairs(cases: list[Case], rule: Callable, with_classes: bool) -> list[tuple[str, str | None]]:
+    return [(c.label, FAMILY_OF.get(rule(c.rows(), classes=c.classes if with_classes else None)))
+            for c in cases]
+
+
+def objective(cases: list[Case], t: Thresholds) -> float:
+    """What a fold maximizes on its training sources: mean macro-F1 with and without the class count,
+    minus 2 points per point of false alarms above the limit."""
+    total = 0.0
+    for with_classes in (True, False):
+        sc = scores(doctor_pairs(cases, t, with_classes))
+        total += sc["macro_f1"] - 2 * max(0.0, (sc["false_alarm_rate"] or 0.0) - FALSE_ALARM_LIMIT)
+    return total / 2
+
+
+def fit(cases: list[Case], start: Thresholds = DEFAULT, rounds: int = 2,
+        log: Callable[[str], None] = lambda line: None) -> Thresholds:
+    """Coordinate descent over GRID: each threshold in turn takes the grid value that scores best with
+    the others held, `rounds` times over."""
+    best, best_score = start, objective(cases, start)
+    for _ in range(rounds):
+        moved = False
+        for name, values in GRID.items():
+            for value in values:
+                if value == getattr(best, name):
+                    continue
+                trial = replace(best, **{name: value})
+                score = objective(cases, trial)
+                if score > best_score + 1e-9:
+                    best, best_score, moved = trial, score, True
+        log(f"    fitted: objective {best_score:.3f}")
+        if not moved:
+            break
+    return best
+
+
+def changed(t: Thresholds) -> dict:
+    """The thresholds a fit moved away from the shipped defaults."""
+    return {f.name: getattr(t, f.name) for f in fields(t) if getattr(t, f.name) != getattr(DEFAULT, f.name)}
+
+
+def leave_one_source_out(cases: list[Case], log: Callable[[str], None] = lambda line: None) -> dict:
+    sources = sorted({c.source for c in cases})
+    folds = {}
+    for held in sources:
+        train_cases = [c for c in cases if c.source != held]
+        test = [c for c in cases if c.source == held]
+        log(f"fold: fit on {', '.join(s for s in sources if s != held)} ({len(train_cases)} runs), "
+            f"score on {held} ({len(test)} runs)")
+        fitted = fit(train_cases, log=log)
+        fold = {"held_out": held, "runs": len(test), "fitted_thresholds": changed(fitted)}
+        for with_classes in (True, False):
+            key = "with_classes" if with_classes else "without_classes"
+            fold[key] = {
+                "curve_doctor": scores(doctor_pairs(test, fitted, with_classes)),
+                "curve_doctor_shipped": scores(doctor_pairs(test, DEFAULT, with_classes)),
+                "autotrainer": scores(baseline_pairs(test, autotrainer, with_classes)),
+                "umlaut": scores(baseline_pairs(test, umlaut, with_classes)),
+            }
+        folds[held] = fold
+    worst = {key: min(f[key]["curve_doctor"]["macro_f1"] for f in folds.values())
+             for key in ("with_classes", "without_classes")}
+    worst_fa = {key: max(f[key]["curve_doctor"]["false_alarm_rate"] or 0.0 for f in folds.values())
+                for key in ("with_classes", "without_classes")}
+    return {"folds": folds, "worst_fold_macro_f1": worst, "worst_fold_false_alarm_rate": worst_fa,
+            "sources": {s: sum(c.source == s for c in cases) for s in sources}}
+
+
+def shipped_by_source(cases: list[Case]) -> dict:
+    """The shipped thresholds on each source (these were fitted on all of them: not a held-out figure)."""
+    out = {}
+    for source in sorted({c.source for c in cases}):
+        subset = [c for c in cases if c.source == source]
+        out[source] = {("with_classes" if k else "without_classes"): scores(doctor_pairs(subset, DEFAULT, k))
+                       for k in (True, False)}
+    return out
+
+
+def fix_rate(folder: Path = CORPUS) -> dict | None:
+    """The stored result of core/bench/fix_rate.py (None before it was computed)."""
+    path = folder / "fix_rate.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def thresholds_json(t: Thresholds) -> dict:
+    return {k: (v if not (isinstance(v, float) and math.isinf(v)) else None) for k, v in asdict(t).items()}
