@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from core.catalog.optimizers import regularized_weights
 from core.config import RunConfig
 from core.training import augment
 from core.training.callbacks import Callback
-from core.training.data import prepare_data
+from core.training.data import PreparedData, prepare_data
 from core.training.events import EpochEnd, RunStarted, StepReport
 from core.training.loop import train
 from core.training.model import evaluate
@@ -227,3 +228,73 @@ def test_early_stopping_without_restore_keeps_the_last_weights():
     assert result.stopped_early and result.restored_val_loss is None
     data = capture.loop.data
     assert evaluate(capture.loop.model, data.x_val, data.y_val)[0] == result.history[-1]["val_loss"]
+
+
+# ---- what the result and the events say (mutation testing found these unchecked) --------------------------
+def test_the_result_and_the_events_say_what_happened():
+    started = time.perf_counter()
+    result, events = run(epochs=2)
+    elapsed = time.perf_counter() - started
+    [begin] = [e for e in events if isinstance(e, RunStarted)]
+    assert (begin.device, begin.epochs, begin.train_images) == ("cpu", 2, 1438)
+    assert begin.settings == result.settings == {"amp": False, "channels_last": False, "fast": False}
+    assert result.device == "cpu" and result.status == "completed" and result.message == "completed 2 epochs"
+    reports = [e for e in events if isinstance(e, StepReport)]
+    assert {e.epoch for e in reports} == {1, 2} and all(e.lr == 1e-3 for e in reports)
+    assert reports[-1].step == 2 * begin.steps_per_epoch
+    epochs = [e for e in events if isinstance(e, EpochEnd)]
+    # times: positive, within the call, and images/s as the images trained over the time spent training
+    assert 0 < result.first_report_seconds <= result.seconds <= elapsed
+    assert sum(e.seconds for e in epochs) <= result.seconds
+    assert all(0 < e.seconds <= elapsed for e in epochs)
+    assert result.images_per_second > 0 and result.images_per_second * result.seconds >= 2 * 1438 * 0.5
+    one, _ = run(epochs=1)
+    assert one.message == "completed 1 epoch"
+
+
+def test_a_diverged_epoch_is_logged_with_what_it_reached():
+    result, _ = run(optimizer="sgd", lr=100.0, epochs=5)
+    [row] = result.history
+    assert row["epoch"] == 1 and row["lr"] == 100.0 and 0 <= row["accuracy"] <= 1
+    assert math.isnan(row["val_loss"]) and math.isnan(row["val_accuracy"])
+    assert row["seconds"] > 0 and row["images_per_s"] > 0
+
+
+def test_cancel_between_epochs_is_cancelled_after_that_epoch():
+    cancel = threading.Event()
+
+    def emit(event):
+        if isinstance(event, EpochEnd) and event.epoch == 2:
+            cancel.set()  # set after the last step of epoch 2: the loop notices at the epoch's end
+
+    result = train(RunConfig(**{**FAST, "epochs": 4}), "cpu", cancel=cancel, emit=emit, report_every=1000)
+    assert result.status == "cancelled" and result.message == "cancelled after epoch 2" and len(result.history) == 2
+
+
+def test_patience_running_out_at_the_last_epoch_is_a_completed_run():
+    # validation loss rising from epoch 2 on, patience 2, 3 epochs: the patience ends with the run
+    result, _ = run(train_subset=40, lr=0.05, epochs=3, early_stopping=True, patience=2, width=256)
+    assert not result.stopped_early and result.status == "completed" and result.message == "completed 3 epochs"
+
+
+def synthetic(n=256, channels=3, size=8, test=True):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, channels, size, size, generator=g)
+    y = torch.randint(0, 10, (n,), generator=g)
+    return PreparedData(x, y, x[:64], y[:64], x[:32] if test else None, y[:32] if test else None,
+                        (channels, size, size), 10)
+
+
+def test_a_data_set_with_a_test_split_is_scored_on_it_at_the_end():
+    data = synthetic()
+    result = train(RunConfig(dataset="cifar10", model="mlp", depth=1, width=16, epochs=1), "cpu", data=data)
+    assert result.test_loss is not None and math.isfinite(result.test_loss) and 0 <= result.test_accuracy <= 1
+    assert train(RunConfig(dataset="cifar10", model="mlp", depth=1, width=16, epochs=1), "cpu",
+                 data=synthetic(test=False)).test_loss is None
+
+
+def test_horizontal_flips_change_what_the_network_sees():
+    config = RunConfig(dataset="cifar10", model="mlp", depth=1, width=16, epochs=1, batch_size=32)
+    plain = train(config, "cpu", data=synthetic()).history[0]["loss"]
+    flipped = train(config.replace(aug_flip=True), "cpu", data=synthetic()).history[0]["loss"]
+    assert flipped != plain
