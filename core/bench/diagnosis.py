@@ -20,7 +20,8 @@ from typing import Any, Callable
 
 from core.config import RunConfig
 from core.doctor.baselines import autotrainer, umlaut
-from core.doctor.diagnose import HINT_IDS, diagnose, primary
+from core.doctor.diagnose import FAMILIES, diagnose, family_of_run
+from core.doctor.hints import FAMILY_OF
 from core.training.events import ProbeReport, StepReport
 from core.training.loop import train
 from core.training.probes import make_probe
@@ -286,11 +287,11 @@ def scores(pairs: list[tuple[str, str]], labels=LABELS) -> dict:
 
 def evaluate(bench_dir: Path = BENCH_DIR) -> dict:
 
-    detectors: dict[str, Callable[[dict], str]] = {
-        "curve_doctor": lambda run: primary(diagnose(**inputs(run))),
-        "curve_doctor_curves_only": lambda run: primary(diagnose(**inputs(run, use_probes=False))),
-        "autotrainer": lambda run: autotrainer(**inputs(run)),
-        "umlaut": lambda run: umlaut(**inputs(run)),
+    detectors: dict[str, Callable[[dict], str]] = {  # scored by family (a "stuck" hint is bad_init)
+        "curve_doctor": lambda run: family_of_run(diagnose(**inputs(run))),
+        "curve_doctor_curves_only": lambda run: family_of_run(diagnose(**inputs(run, use_probes=False))),
+        "autotrainer": lambda run: FAMILY_OF.get(autotrainer(**inputs(run))),
+        "umlaut": lambda run: FAMILY_OF.get(umlaut(**inputs(run))),
     }
     out: dict[str, Any] = {"splits": {}}
     every: dict[str, list] = {name: [] for name in detectors}
@@ -306,13 +307,13 @@ def evaluate(bench_dir: Path = BENCH_DIR) -> dict:
                 mistakes += [{"id": r["id"], "label": t, "predicted": p} for r, (t, p) in zip(runs, pairs) if t != p]
     out["all"] = {name: scores(pairs) for name, pairs in every.items()}
     out["mistakes"] = mistakes
-    assert set(LABELS) <= set(HINT_IDS)
+    assert set(LABELS) <= set(FAMILIES)
     return out
 
 
 def format_lines(result: dict) -> list[str]:
     """The scores in words: per scope and method, macro-F1, false alarms, accuracy and per class."""
-    lines = []
+    lines = ["== TuneLab's own runs with per-step losses and probes (assets/diagnosis_bench) =="]
     for scope, table in [("all", result["all"])] + [(s, result["splits"][s]) for s in SPLITS]:
         lines.append(f"== {scope} ==")
         for name, sc in table.items():

@@ -186,3 +186,30 @@ def fix_rate(folder: Path = CORPUS) -> dict | None:
 
 def thresholds_json(t: Thresholds) -> dict:
     return {k: (v if not (isinstance(v, float) and math.isinf(v)) else None) for k, v in asdict(t).items()}
+
+
+def format_lines(result: dict) -> list[str]:
+    """The leave-one-source-out folds, the headline and the fix rate, in words."""
+    lines = []
+    out = result["leave_one_source_out"]
+    for held, fold in out["folds"].items():
+        lines.append(f"== held out: {held} ({fold['runs']} runs); thresholds fitted on the others: "
+                     f"{fold['fitted_thresholds'] or 'the defaults'} ==")
+        for key in ("with_classes", "without_classes"):
+            lines.append(f"  {key.replace('_', ' ')}:")
+            for name, sc in fold[key].items():
+                lines.append(f"    {name:<22} macro-F1 {sc['macro_f1']:.3f}  false alarms {sc['false_alarm_rate']:.1%}  "
+                             f"accuracy {sc['accuracy']:.3f}")
+            per = fold[key]["curve_doctor"]["per_class"]
+            lines.append("      " + "  ".join(f"{k}: P {v['precision']:.2f} R {v['recall']:.2f}" for k, v in per.items()))
+    worst, fa = out["worst_fold_macro_f1"], out["worst_fold_false_alarm_rate"]
+    lines.append(f"worst fold: macro-F1 {worst['with_classes']:.3f} with the class count, "
+                 f"{worst['without_classes']:.3f} without; false alarms at most {fa['with_classes']:.1%} / "
+                 f"{fa['without_classes']:.1%}")
+    fix = result.get("fix_rate")
+    if fix:
+        per = ", ".join(f"{k} {v['rate']:.0%} ({v['fixed']}/{v['runs']})" for k, v in fix["per_label"].items())
+        lines.append(f"fix rate (the first hint's Try it, trained again): {fix['overall']:.0%} of {fix['runs']} runs; {per}")
+    else:
+        lines.append("fix rate: not computed yet (python -m core bench-diagnosis --fix-rate)")
+    return lines

@@ -11,12 +11,12 @@ import sys
 import traceback
 from typing import Callable, Sequence
 
-from core.cli import bench, datasets, diagnose, export, lr_find, probe, sweep, train
+from core.cli import bench, datasets, diagnose, export, lr_find, presets, probe, sweep, train
 from core.cli.common import USAGE_ERROR, Parser, UsageError
 from core.errors import UserError
 
 # Each module adds its subcommand(s) with register(subparsers); the order is the order of --help.
-COMMANDS = (train, datasets, probe, diagnose, sweep, lr_find, export, bench)
+COMMANDS = (train, presets, datasets, probe, diagnose, sweep, lr_find, export, bench)
 INTERNAL_ERROR = 1
 
 
@@ -38,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, UserError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    except BrokenPipeError:  # `python -m core presets | head`: the reader has all it wanted
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # a bug of ours: one line for the person, the traceback for a developer
         if os.environ.get("TUNELAB_DEBUG"):
             traceback.print_exc()

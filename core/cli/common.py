@@ -14,6 +14,7 @@ from core.catalog.fields import registry_for
 from core.config import GROUPS, RunConfig, config_fields
 from core.errors import ConfigError
 from core.jsonsafe import json_safe
+from core.presets import BY_KEY, preset_named
 
 USAGE_ERROR = 2
 
@@ -78,9 +79,18 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     add_config_flags(parser)
 
 
+def add_preset_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", metavar="NAME", help=f"start from a preset ({', '.join(BY_KEY)}); flags given "
+                                                         "here override it")
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """--config FILE first, then every flag given on the command line on top."""
+    """--preset NAME or --config FILE first, then every flag given on the command line on top."""
     data: dict[str, Any] = {}
+    if getattr(args, "preset", None):
+        if getattr(args, "config", None):
+            raise ConfigError("preset", "give either --preset or --config, not both")
+        data = preset_named(args.preset).config().to_dict()
     if getattr(args, "config", None):
         try:
             with open(args.config, encoding="utf-8") as fh:
@@ -115,7 +125,7 @@ def epoch_line(row: dict, epochs: int) -> str:
 
 
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
-HINT_KEYS = ("id", "title", "severity", "epoch", "evidence", "advice", "change")
+HINT_KEYS = ("id", "family", "title", "severity", "epoch", "evidence", "advice", "change")
 
 
 def history_json(history: list[dict]) -> list[dict]:

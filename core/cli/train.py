@@ -6,8 +6,9 @@ import argparse
 
 from core.catalog import datasets
 from core.errors import UserError
-from core.cli.common import (add_db, add_json, add_run_flags, config_from_args, epoch_line, hints_json,
-                             history_json, print_json, progress)
+from core.presets import preset_named
+from core.cli.common import (add_db, add_json, add_preset_flag, add_run_flags, config_from_args, epoch_line,
+                             hints_json, history_json, print_json, progress)
 from core.runs.lifecycle import Training, execute
 from core.runs.store import RunStore
 from core.training.device import resolve_device
@@ -21,6 +22,7 @@ def register(subparsers) -> None:
     parser.add_argument("--name", default="", help="a name for the run")
     parser.add_argument("--tag", default="", help="a tag to filter runs by")
     add_json(parser, "print one JSON object with the run's result")
+    add_preset_flag(parser)
     add_run_flags(parser)
     parser.set_defaults(handler=cmd_train)
 
@@ -30,7 +32,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     datasets.load(config.dataset, args.data_dir)  # a missing data set is reported before a run is stored
     store = RunStore(args.db)
-    run_id = store.create_run(config, name=args.name, tag=args.tag, session="cli")
+    name = args.name or (preset_named(args.preset).name if args.preset else "")
+    run_id = store.create_run(config, name=name, tag=args.tag, session="cli")
 
     def on_event(run_id: int, event) -> None:
         if isinstance(event, EpochEnd):

@@ -109,7 +109,8 @@ def test_datasets_lists_offline_availability(tmp_path):
 
 # what each command's --help must mention: its own flags, and the shared ones defined once
 HELP = {
-    "train": ("--init-std", "--db", "--device", "--data-dir", "--json", "--config", "--name"),
+    "train": ("--init-std", "--db", "--device", "--data-dir", "--json", "--config", "--name", "--preset"),
+    "presets": ("--check", "--seeds", "--json"),
     "datasets": ("--data-dir", "--json"),
     "probe": ("--samples", "--activation", "--data-dir", "--json"),
     "diagnose": ("FILE", "--classes", "--json"),
