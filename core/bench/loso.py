@@ -29,6 +29,7 @@ FALSE_ALARM_LIMIT = 0.05
 # the values each threshold may take when a fold fits them (the defaults are among them)
 GRID: dict[str, tuple] = {
     "rise": (0.05, 0.08, 0.10, 0.15, 0.20),
+    "rise_floor": (0.005, 0.01, 0.02, 0.03),
     "rises_needed": (1, 2, 3),
     "val_rises_needed": (1, 2, 3, 99),
     "overfit_rise": (0.05, 0.10, 0.15, 0.25),

@@ -201,13 +201,19 @@ def infer_classes(c: Curves) -> Classes:
 
 
 def binary_majority(c: Curves) -> float | None:
-    """An imbalanced binary task shows in its first epochs: the accuracy sits at a majority share p
-    (above 60%) while the loss is near the entropy of (p, 1 - p)."""
+    """An imbalanced binary task shows where the network answers its majority class for every input:
+    the accuracy sits at one share p (above 60%) for the first epochs while the loss stays near the
+    entropy of (p, 1 - p). (A run that learns at once also has a high, steady accuracy, but its loss
+    falls away from that entropy: that is not the class prior.)"""
     for loss_col, acc_col in ((c.loss, c.acc), (c.val_loss, c.val_acc)):
-        if c.n < 2 or not np.isfinite(acc_col[:2]).all() or not math.isfinite(loss_col[0]):
+        k = min(c.n, 3)
+        if k < 2 or not np.isfinite(acc_col[:k]).all() or not np.isfinite(loss_col[:k]).all():
             continue
         p = float(acc_col[0])
-        if p >= 0.6 and abs(acc_col[1] - p) <= 0.005 and abs(loss_col[0] - _binary_entropy(p)) <= 0.15 * _binary_entropy(p):
+        prior = _binary_entropy(p)
+        held = loss_col[1:k]
+        if 0.6 <= p <= 0.98 and float(np.ptp(acc_col[:k])) <= 0.005 and \
+                all(abs(v - prior) <= 0.15 * prior for v in held) and float(np.ptp(held)) <= 0.05 * prior:
             return p
     return None
 

@@ -31,7 +31,7 @@ ABSOLUTE_HIGH = 8.0  # with the classes unknown: an epoch-1 loss above ln 1000 +
 @dataclass(frozen=True)
 class Thresholds:
     rise: float = 0.10  # an epoch-to-epoch rise of the training loss counts above 10% ...
-    rise_floor: float = 0.01  # ... and above 1% of chance (an absolute 0.01 when the classes are unknown)
+    rise_floor: float = 0.02  # ... and above 2% of chance (an absolute 0.02 when the classes are unknown)
     rises_needed: int = 2  # one uptick is not oscillation
     val_rises_needed: int = 2  # or one rise of the training loss and this many of the validation loss
     overfit_rise: float = 0.10  # the validation loss ends 10% above its minimum ...
@@ -77,9 +77,12 @@ class Context:
 
 # ---- helpers ---------------------------------------------------------------------------------------------
 def reference(c: Curves) -> float:
-    """The scale of a loss that matters: chance (ln K) when known, else 1 (a cross-entropy of 1 is
-    about a third of the probability on the right class)."""
-    return c.chance if c.chance is not None else 1.0
+    """The scale of a loss that matters: chance (ln K) when known, else where the run started (at least
+    1: a cross-entropy of 1 is about a third of the probability on the right class)."""
+    if c.chance is not None:
+        return c.chance
+    first = c.loss[np.isfinite(c.loss)]
+    return max(1.0, float(first[0])) if len(first) and first[0] < ABSOLUTE_HIGH else 1.0
 
 
 def chance_txt(c: Curves) -> str:
@@ -152,33 +155,35 @@ def _divergence(c: Curves, x: Context) -> Hint | None:
         end_up = math.isfinite(loss[-1]) and loss[-1] > t.blowup * ref  # (a spike it recovers from is oscillation)
         for j in range(1, c.n):
             before = finite_min(loss[:j])
-            if math.isfinite(loss[j]) and loss[j] > t.blowup * ref and loss[j] > 2 * before and sane and end_up:
+            stays = bool(np.all(loss[j:] >= 0.9 * loss[j]))  # (it blew up and never came down)
+            if math.isfinite(loss[j]) and loss[j] > t.blowup * ref and sane and end_up and (
+                    loss[j] > 2 * before or (loss[j] > 1.5 * before and stays)):
                 return Hint("divergence", "Divergence: the loss blew up", "error", c.at(j),
                             f"the training loss rose from {num(before)} to {num(loss[j])} in epoch {c.at(j)}, "
                             f"{times(loss[j] / ref)} {chance_txt(c)}", advice,
                             confidence(loss[j] / (t.blowup * ref), 0.8), marks=[mark(c.at(j), "loss", loss[j])])
-        # worse than guessing in epoch 1, then guessing: it blew up at once and collapsed [cs231n]
-        later = loss[1:]
-        peak = c.first_epoch_peak if c.first_epoch_peak is not None else loss[0]
-        above = peak > (t.blowup if c.first_epoch_peak is not None else 1 + t.collapse_band) * ref
-        if above and len(later) >= t.flat_epochs - 1 and all(
-                math.isfinite(v) and abs(v - ref) <= t.collapse_band * ref for v in later):
+        # far worse than guessing at first, then guessing to the end: it blew up at once and collapsed [cs231n]
+        collapse = _collapsed(c, t)
+        if collapse is not None:
+            j, peak, by_step = collapse
+            later = loss[j:]
             acc = c.val_acc if c.has("val_acc") else c.acc
-            guessed = (f"; accuracy {pct(float(np.nanmax(acc[1:])))} at best since, what guessing gives"
-                       if np.isfinite(acc[1:]).any() else "")
-            what = ("single batches of epoch 1 reached" if c.first_epoch_peak is not None else
-                    "epoch 1's training loss averaged")
+            guessed = (f"; accuracy {pct(float(np.nanmax(acc[j:])))} at best since, what guessing gives"
+                       if np.isfinite(acc[j:]).any() else "")
+            what = ("single batches of epoch 1 reached" if by_step else
+                    "epoch 1's training loss averaged" if j == 1 else f"the training loss reached")
+            since = "since then every epoch" if j == 1 else f"from epoch {c.at(j)} on every epoch"
             return Hint("divergence", "Divergence: the network collapsed to guessing", "error", c.at(0),
-                        f"{what} {num(peak)}, {times(peak / ref)} {chance_txt(c)}; since then every epoch "
+                        f"{what} {num(peak)}, {times(peak / ref)} {chance_txt(c)}; {since} "
                         f"has sat at chance ({num(finite_min(later))} to {num(float(np.nanmax(later)))}){guessed}: "
                         "the steps were so large that the units it needs stopped responding", advice,
                         confidence(peak / ref / 1.05, 0.7),
-                        marks=[mark(0.5, "step_loss", peak) if c.first_epoch_peak is not None else
-                               mark(c.at(0), "loss", loss[0])])
+                        marks=[mark(0.5, "step_loss", peak) if by_step else
+                               mark(c.at(int(np.nanargmax(loss[:j]))), "loss", peak)])
         # it had learned, then fell back to chance and stayed there
         j_best = int(np.nanargmin(np.where(np.isfinite(loss), loss, np.nan)))
         tail = loss[j_best + 1:]
-        if loss[j_best] < 0.5 * ref and len(tail) >= 2 and all(v >= (1 - t.near_chance) * ref for v in tail[-2:]):
+        if loss[j_best] < 0.6 * ref and len(tail) >= 2 and all(v >= (1 - t.near_chance) * ref for v in tail[-2:]):
             k = j_best + 1 + int(np.argmax(tail >= (1 - t.near_chance) * ref))
             return Hint("divergence", "Divergence: the network fell apart", "error", c.at(k),
                         f"the training loss had reached {num(loss[j_best])} at epoch {c.at(j_best)} and climbed "
@@ -189,7 +194,9 @@ def _divergence(c: Curves, x: Context) -> Hint | None:
         end_up = math.isfinite(loss[-1]) and loss[-1] > 1.2 * loss[0] and loss[-1] > 1.0
         for j in range(1, c.n):
             before = finite_min(loss[:j])
-            if math.isfinite(loss[j]) and loss[j] > 2 * before and loss[j] > 1.2 * loss[0] and loss[j] > 1.0 and end_up:
+            stays = bool(np.all(loss[j:] >= 0.9 * loss[j]))
+            if math.isfinite(loss[j]) and loss[j] > 1.2 * loss[0] and loss[j] > 1.0 and end_up and (
+                    loss[j] > 2 * before or (loss[j] > 1.5 * before and stays)):
                 return Hint("divergence", "Divergence: the loss blew up", "error", c.at(j),
                             f"the training loss rose from {num(before)} to {num(loss[j])} in epoch {c.at(j)}, "
                             f"above the {num(loss[0])} it started at", advice,
@@ -209,12 +216,42 @@ def _divergence(c: Curves, x: Context) -> Hint | None:
     if c.n >= 4 and np.isfinite(y[-4:]).all():
         d = np.diff(y[-4:])
         base = ref if ref is not None else loss[0]
-        if np.all(d > 0) and y[-1] - y[-4] > math.log1p(t.rise_end) and loss[-1] - loss[-4] > 0.1 * base:
+        earlier = loss[1:-4][np.isfinite(loss[1:-4])]
+        new_high = not len(earlier) or loss[-1] > earlier.max()  # (an oscillating run ends on an up-swing too)
+        if np.all(d > 0) and y[-1] - y[-4] > math.log1p(t.rise_end) and loss[-1] - loss[-4] > 0.1 * base and new_high:
             return Hint("divergence", "Divergence: the loss keeps rising", "error", c.at(c.n - 3),
                         f"the training loss rose 3 epochs in a row, from {num(loss[-4])} to {num(loss[-1])} "
                         f"(+{pct(loss[-1] / loss[-4] - 1)})", advice,
                         confidence((y[-1] - y[-4]) / math.log1p(t.rise_end), 0.7),
                         marks=[mark(c.at(c.n - 4), "loss", loss[-4]), mark(c.at(c.n - 1), "loss", loss[-1])])
+    return None
+
+
+def _collapsed(c: Curves, t: Thresholds) -> tuple[int, float, bool] | None:
+    """(first epoch index at chance, the peak before it, whether the peak is a single batch's) when the
+    loss sat at chance from an early epoch to the end (at least half the run, 2+ epochs) after being far
+    above it: above 1.5x chance in a batch or an epoch, or (epoch 1's mean, from an untrained net's ln K)
+    just above ln K followed at once by chance."""
+    ref, loss = c.chance, c.loss
+    uniform = math.log(c.k) if c.k else ref
+    for j in range(1, c.n // 2 + 1):
+        later = loss[j:]
+        if len(later) < t.flat_epochs - 1:
+            break
+        band = t.collapse_band if j == 1 else t.near_chance
+        if not all(math.isfinite(v) and abs(v - ref) <= band * ref for v in later):
+            continue
+        acc = c.val_acc if c.has("val_acc") else c.acc
+        tail_acc = acc[j:][np.isfinite(acc[j:])]
+        if c.k and c.classes.majority is None and len(tail_acc) and tail_acc.max() > 1 / c.k + 0.05:
+            return None  # (it still learns something: a descent from a high start, not a collapse)
+        before = loss[:j][np.isfinite(loss[:j])]
+        top = float(before.max()) if len(before) else -math.inf
+        if c.first_epoch_peak is not None and c.first_epoch_peak > max(t.blowup * ref, top):
+            return j, c.first_epoch_peak, True
+        if top > t.blowup * ref or (j == 1 and top > (1 + t.collapse_band) * max(ref, uniform)):
+            return j, top, False
+        return None
     return None
 
 
@@ -254,7 +291,7 @@ def _bad_init(c: Curves, x: Context) -> Hint | None:
     where = "the first batch's loss" if c.first_step_loss is not None else "epoch 1's training loss"
     falls_after = c.n >= 2 and math.isfinite(loss[1]) and loss[1] < loss[0]
     high = (start > t.high_start * c.chance) if c.chance is not None else start > ABSOLUTE_HIGH
-    unsteady = len(rises(loss, t.rise, t.rise_floor * reference(c), start=2)) >= t.rises_needed
+    unsteady = _unsteady(c, t, start=2)
     if high and (falls_after or c.first_step_loss is not None) and not unsteady:
         vs = (f"{times(start / c.chance)} {chance_txt(c)}" if c.chance is not None else
               f"above ln 1000 + 1 = {num(ABSOLUTE_HIGH)}, more than guessing among a thousand classes gives")
@@ -279,7 +316,7 @@ def _bad_init(c: Curves, x: Context) -> Hint | None:
     if np.isfinite(span).sum() >= 2:
         acc_txt = f"; accuracy stayed between {pct(float(np.nanmin(span)))} and {pct(float(np.nanmax(span)))}"
     # (2) stuck for the whole run: the loss never moved
-    moved = float(np.nanmax(np.abs(y - y[0]))) if np.isfinite(y).any() else 0.0
+    moved = float(np.nanmax(np.abs(y - y[0]))) if math.isfinite(y[0]) else 0.0
     if moved <= t.stuck_total and c.n >= t.flat_epochs and (near or _acc_constant(acc)):
         steady = falling_share(loss) >= 0.8 and (y[0] - y[np.isfinite(y)][-1]) > 0.002
         if not steady:  # (a loss that creeps down every epoch is a learning rate too small)
@@ -291,6 +328,23 @@ def _bad_init(c: Curves, x: Context) -> Hint | None:
                         advice + "; zeros (or tiny) weights make every unit the same, so none can learn",
                         min(0.97, confidence(c.n / t.flat_epochs, 0.6) + bonus),
                         marks=[mark(1, "loss", loss[0]), mark(c.at(c.n - 1), "loss", loss[-1])])
+    # (2b) the accuracy never moves: the network gives every input the same class, whatever the loss
+    # does (an imbalanced task's loss can fall a long way just by learning the class shares)
+    one_class = _one_class(c, t)
+    if one_class is not None and too_small_lr(c, x) is None:  # (a steady crawl is a learning rate too small)
+        said_acc, value = one_class
+        prior = ""
+        if c.k == 2 and 0.5 < value < 1:
+            p_loss = -(value * math.log(value) + (1 - value) * math.log(1 - value))
+            prior = (f"; answering with the class shares alone gives a loss of {num(p_loss)}, and the loss "
+                     f"ended at {num(loss[-1])}")
+        return Hint("stuck", "Stuck: it gives every input the same class", "error", 1,
+                    f"{said_acc} for all {c.n} epochs: the network answers the same class for every input"
+                    f"{prior}{confirm}",
+                    advice + "; zeros (or tiny) weights make every unit the same, so none can learn",
+                    min(0.95, confidence(c.n / t.flat_epochs, 0.6) + bonus),
+                    marks=[mark(c.at(c.n - 1), "val_accuracy" if c.has("val_acc") else "accuracy",
+                                (c.val_acc if c.has("val_acc") else c.acc)[-1])])
     # (3) flat at first, then a sudden drop; or a start that barely moves, then a fall that speeds up
     s = thirds_slopes(y)
     if s is not None and c.n >= 6 and near and s[0] > -0.02 and s[1] < t.accelerating * min(s[0], 0.0) \
@@ -305,7 +359,7 @@ def _bad_init(c: Curves, x: Context) -> Hint | None:
     if flat >= t.flat_epochs and flat < c.n and near:
         after = loss[flat: flat + 2]
         after = after[np.isfinite(after)]
-        if len(after) and after.min() <= (1 - t.drop_after_flat) * loss[flat - 1]:
+        if len(after) and after.min() <= (1 - t.drop_after_flat) * loss[flat - 1] and not _made_up(c, t, flat):
             drop = 1 - after.min() / loss[flat - 1]
             tail = ""
             rest = loss[flat:]
@@ -318,7 +372,45 @@ def _bad_init(c: Curves, x: Context) -> Hint | None:
                         f"{c.at(flat - 1)}{acc_txt}{tail}{confirm}: the signal barely got through the initial "
                         "weights", advice, min(0.95, confidence(1 + flat / 3, 0.6) + bonus),
                         marks=[mark(c.at(flat - 1), "loss", loss[flat - 1])])
+        # a flat start, then a fall that is steady but many times faster than the flat part's creep
+        before = (y[flat - 1] - y[0]) / max(flat - 1, 1)
+        rest = y[flat - 1:]
+        rest = rest[np.isfinite(rest)]
+        if len(rest) >= 3:
+            pace = (rest[-1] - rest[0]) / (len(rest) - 1)
+            if pace < -0.01 and pace < t.accelerating * min(before, -1e-3) and rest[-1] - rest[0] < math.log(0.9) \
+                    and not learned(c, t)[0]:  # (a delay it made up for is not worth a hint)
+                return Hint("bad_init", "Bad initialization: a long flat start", "warning", 1,
+                            f"the training loss sat {level} for {flat} epochs (moving {pct(-math.expm1(before))} "
+                            f"per epoch), then fell {pct(-math.expm1(pace))} per epoch from epoch {c.at(flat - 1)} on"
+                            f"{acc_txt}{confirm}: the signal needed epochs to get through the initial weights",
+                            advice, min(0.9, confidence(pace / min(before, -1e-3) / t.accelerating, 0.55) + bonus),
+                            marks=[mark(c.at(flat - 1), "loss", loss[flat - 1])])
     return None
+
+
+def _one_class(c: Curves, t: Thresholds) -> tuple[str, float] | None:
+    """(what the accuracies did, the last one) when every accuracy column the run has stays at one
+    value below 99% for at least five epochs and the whole run: the same answer for every input."""
+    said, value = [], None
+    for name, acc in (("training", c.acc), ("validation", c.val_acc)):
+        finite = acc[np.isfinite(acc)]
+        if not len(finite):
+            continue
+        if len(finite) < max(5, t.flat_epochs) or float(np.ptp(finite)) > 0.005 or finite.max() >= 0.99:
+            return None
+        if c.k and c.k > 2 and finite[-1] > 2 / c.k:
+            return None  # (one class of K balanced ones is about 1/K of the answers)
+        said.append(f"{name} accuracy fixed at {pct(float(finite[-1]))}")
+        value = float(finite[-1])
+    if not said:
+        return None
+    return " and ".join(said).capitalize()[:1].lower() + " and ".join(said)[1:], value
+
+
+def _made_up(c: Curves, t: Thresholds, flat: int) -> bool:
+    """A short flat start (under a quarter of the run) that ended at a low loss: a delay it made up for."""
+    return flat * 4 <= c.n and learned(c, t)[0]
 
 
 def _acc_constant(acc: np.ndarray) -> bool:
@@ -333,6 +425,13 @@ def _noise_floor(c: Curves) -> float | None:
     if c.step_noise is None or not c.steps_per_epoch:
         return None
     return c.step_noise / math.sqrt(c.steps_per_epoch)
+
+
+def _unsteady(c: Curves, t: Thresholds, start: int = 1) -> bool:
+    """The loss goes up again and again: the oscillation rule's test, from epoch `start` + 1."""
+    up = rises(c.loss, t.rise, t.rise_floor * reference(c), start=start)
+    val_up = rises(c.val_loss, t.rise, t.rise_floor * reference(c), start=start)
+    return len(up) >= t.rises_needed or (len(up) >= 1 and len(val_up) >= t.val_rises_needed)
 
 
 def oscillation(c: Curves, x: Context) -> Hint | None:

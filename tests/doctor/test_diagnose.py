@@ -371,3 +371,61 @@ def test_the_overfitting_change_is_the_first_thing_its_advice_says(config, chang
     assert overfit_change(full) == change
     assert said in overfit_advice(full, 4)
     RunConfig.from_dict(full).replace(**change)  # an allowed setting
+
+
+# ---- rules 4: shapes found on the corpus's curves -------------------------------------------------------
+def test_an_accuracy_that_never_moves_is_one_class_for_every_input():
+    # zeros init on a 90/10 binary task: the loss settles at the class prior, the accuracy at 90%
+    loss = [0.42, 0.33] + [0.328] * 10
+    hints = diagnose(rows(loss, [0.32] + [0.312] * 11, [0.903] * 12, [0.891] * 12), classes=2)
+    assert ids(hints) == ["stuck"] and hints[0].family == "bad_init"
+    assert "90%" in hints[0].evidence and "same class" in hints[0].evidence
+
+
+def test_a_constant_accuracy_with_a_steady_crawl_is_a_small_learning_rate():
+    loss = [0.308 * 0.985 ** i for i in range(20)]
+    hints = diagnose(rows(loss, [v * 1.01 for v in loss], [0.9] * 20, [0.89] * 20), classes=2)
+    assert family_of_run(hints) == "too_small_lr"
+
+
+def test_a_constant_accuracy_far_from_one_of_k_is_not_one_class():
+    loss = [2.0, 1.6, 1.45, 1.4] + [1.38] * 12
+    hints = diagnose(rows(loss, [v + 0.1 for v in loss], [0.4] * 16, [0.38] * 16), classes=10)
+    assert ids(hints) != ["stuck"]
+
+
+def test_a_long_flat_start_that_never_gets_far_is_bad_init_but_one_it_makes_up_for_is_not():
+    slow = [2.31] * 9 + [2.3 * 0.97 ** i for i in range(1, 31)]
+    hints = diagnose(rows(slow, [v + 0.01 for v in slow], [0.1] * 9 + [0.2] * 30, [0.1] * 9 + [0.2] * 30), classes=10)
+    assert family_of_run(hints) == "bad_init" and "flat" in hints[0].title
+    quick = [2.31] * 4 + [2.3 * 0.8 ** i for i in range(1, 26)]
+    accs = [0.1] * 4 + [min(0.98, 0.3 + 0.05 * i) for i in range(25)]
+    assert family_of_run(diagnose(rows(quick, [v + 0.02 for v in quick], accs, accs), classes=10)) == "healthy"
+
+
+def test_a_loss_that_blows_up_and_stays_up_is_divergence():
+    loss = [9.07] + [14.7] * 9  # 6x chance, every epoch after the first
+    hints = diagnose(rows(loss, [14.5] * 10, [0.27] + [0.089] * 9, [0.1] * 10), classes=10)
+    assert ids(hints) == ["divergence"]
+    assert ids(diagnose(rows(loss, [14.5] * 10, [0.27] + [0.089] * 9, [0.1] * 10))) == ["divergence"]
+
+
+def test_learning_then_falling_back_to_chance_is_divergence():
+    loss = [1.23, 2.64, 1.27, 1.96, 1.92, 2.16, 2.16, 2.25, 2.26, 2.31, 2.32, 2.32]
+    hints = diagnose(rows(loss, [1.15, 1.23, 1.88, 1.87, 2.02, 1.95, 2.24, 2.31, 2.33, 2.32, 2.32, 2.33]), classes=10)
+    assert ids(hints) == ["divergence"] and "fell apart" in hints[0].title
+
+
+def test_an_oscillating_run_that_ends_on_an_upswing_is_oscillation_not_divergence():
+    loss = [2.18, 1.81, 0.853, 0.917, 0.758, 0.786, 0.927, 0.767, 0.578, 0.728, 0.476, 0.411, 0.408, 0.641,
+            0.513, 0.416, 0.268, 0.322, 0.264, 0.467, 0.34, 0.281, 0.552, 0.526, 0.55, 0.415, 0.258, 0.277, 0.305, 0.597]
+    assert family_of_run(diagnose(rows(loss, [v * 1.3 for v in loss]), classes=10)) == "oscillation"
+
+
+def test_a_run_that_learns_at_once_is_not_read_as_a_class_prior():
+    # 97% accuracy from epoch 1 with a falling loss is learning, not an imbalanced task's prior
+    c = prepare(rows([0.582, 0.0611, 0.0368, 0.0265, 0.0237], [0.112, 0.0845, 0.079, 0.0666, 0.0664],
+                     [0.882, 0.982, 0.988, 0.994, 0.998], [0.973, 0.975, 0.975, 0.982, 0.978]), None, 2)
+    assert c.classes.majority is None
+    stuck = prepare(rows([0.42, 0.33, 0.328, 0.329], [0.321, 0.313, 0.312, 0.312], [0.903] * 4, [0.891] * 4), None, 2)
+    assert stuck.classes.majority == pytest.approx(0.903)
