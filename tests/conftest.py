@@ -24,4 +24,5 @@ def tunelab_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("TUNELAB_DB", raising=False)
     monkeypatch.delenv("TUNELAB_DATA_DIR", raising=False)
     monkeypatch.setenv("TUNELAB_OFFLINE", "1")
+    monkeypatch.delenv("TUNELAB_CLASS_KEY", raising=False)  # single-user mode unless a test sets a key
     return home

@@ -1,7 +1,10 @@
 """The run store: SQLite in WAL mode, one writer (the worker or the CLI) and many readers (pages).
 
-Tables: runs (config JSON, status, device, timings, error), epochs (per-epoch metrics), steps
-(per-step losses), probes (per-layer statistics) and hints (diagnoses).
+Tables: runs (config JSON, status, device, timings, error, owner), epochs (per-epoch metrics), steps
+(per-step losses), probes (per-layer statistics), hints (diagnoses), people (who has been seen:
+the SHA-256 of their token and their name), settings (the class's settings, JSON per key) and meta
+(a store-wide change counter, moved on by triggers, so thirty browsers polling can share one
+snapshot per change).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from typing import Any, Iterable
 
 from core import paths
 from core.config import RunConfig
+from core.errors import UserError
 from core.jsonsafe import json_safe
 from core.training.events import HISTORY_COLUMNS, EpochEnd, Event, ProbeReport, RunStarted, StepReport
 
@@ -50,7 +54,10 @@ CREATE TABLE IF NOT EXISTS runs (
     best_epoch INTEGER,
     test_loss REAL,
     test_accuracy REAL,
-    step_settings TEXT NOT NULL DEFAULT '{}'
+    step_settings TEXT NOT NULL DEFAULT '{}',
+    owner_id TEXT NOT NULL DEFAULT '',
+    owner_name TEXT NOT NULL DEFAULT '',
+    cancelled_by TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
 CREATE INDEX IF NOT EXISTS runs_group ON runs(group_id);
@@ -85,6 +92,20 @@ CREATE TABLE IF NOT EXISTS hints (
     rules TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (run_id, hint_id)
 );
+CREATE TABLE IF NOT EXISTS people (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 """
 # Columns added after the first stores were made: (table, column, declaration). A store made before
 # gets them on open, with their defaults; nothing stored is lost.
@@ -92,7 +113,22 @@ MIGRATIONS = (
     ("runs", "owner_started", "TEXT"),
     ("runs", "step_settings", "TEXT NOT NULL DEFAULT '{}'"),
     ("hints", "rules", "TEXT NOT NULL DEFAULT ''"),
+    ("runs", "owner_id", "TEXT NOT NULL DEFAULT ''"),
+    ("runs", "owner_name", "TEXT NOT NULL DEFAULT ''"),
+    ("runs", "cancelled_by", "TEXT NOT NULL DEFAULT ''"),
 )
+# What needs the migrated columns: run after MIGRATIONS. Every write a page shows moves the change
+# counter on (people are left out: their last_seen changes on every visit and no page draws it).
+COUNTED = {"runs": ("INSERT", "UPDATE", "DELETE"), "epochs": ("INSERT", "UPDATE"), "steps": ("INSERT", "UPDATE"),
+           "probes": ("INSERT", "UPDATE"), "hints": ("INSERT", "UPDATE"), "settings": ("INSERT", "UPDATE", "DELETE")}
+AFTER_MIGRATIONS = "\n".join([
+    "CREATE INDEX IF NOT EXISTS runs_owner ON runs(owner_id);",
+    "INSERT OR IGNORE INTO meta (key, value) VALUES ('changes', 0);",
+    *(f"CREATE TRIGGER IF NOT EXISTS count_{table}_{op.lower()} AFTER {op} ON {table} "
+      f"BEGIN UPDATE meta SET value = value + 1 WHERE key = 'changes'; END;"
+      for table, ops in COUNTED.items() for op in ops),
+])
+ACTIVE = ("queued", "running")
 
 
 @dataclass(frozen=True)
@@ -121,6 +157,9 @@ class RunRecord:
     test_loss: float | None
     test_accuracy: float | None
     step_settings: dict = field(compare=False)  # (a dict: left out of equality and the hash)
+    owner_id: str = ""  # the Person id of whoever queued it ('' for runs from before classes, or the CLI)
+    owner_name: str = ""  # their name when they queued it
+    cancelled_by: str = ""  # who cancelled it (a name, "the teacher" or "the class's time limit")
 
     @property
     def finished(self) -> bool:
@@ -137,6 +176,29 @@ def _finite_or_none(value: float | None) -> float | None:
     return value
 
 
+class ActiveRuns(UserError):
+    """The end-of-term reset was asked for while runs still wait or train."""
+
+
+@dataclass(frozen=True)
+class ClassRow:
+    """One run on the class's wall: the run, its owner's name, epochs done, best validation accuracy
+    and the title of its first hint."""
+
+    run: RunRecord
+    epochs_done: int
+    best_val_accuracy: float | None
+    diagnosis: str
+
+    @property
+    def owner_name(self) -> str:
+        return self.run.owner_name
+
+    @property
+    def status(self) -> str:
+        return self.run.status
+
+
 class RunStore:
     """Thread-safe access to one SQLite file: a connection per thread, writes serialized by a lock."""
 
@@ -151,6 +213,7 @@ class RunStore:
             for table, column, declaration in MIGRATIONS:
                 if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            conn.executescript(AFTER_MIGRATIONS)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -172,12 +235,12 @@ class RunStore:
 
     # ---- runs -------------------------------------------------------------------------------
     def create_run(self, config: RunConfig, name: str = "", tag: str = "", group_id: str | None = None,
-                   session: str = "") -> int:
+                   session: str = "", owner_id: str = "", owner_name: str = "") -> int:
         cur = self._write(
-            "INSERT INTO runs (name, tag, group_id, session, owner_pid, owner_started, config, status, created_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO runs (name, tag, group_id, session, owner_pid, owner_started, config, status, created_at, "
+            "owner_id, owner_name) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (name, tag, group_id, session, os.getpid(), _process_identity(os.getpid()), config.to_json(), "queued",
-             time.time()),
+             time.time(), owner_id, owner_name),
         )
         return int(cur.lastrowid)
 
@@ -185,9 +248,11 @@ class RunStore:
         self._write("UPDATE runs SET status='running', device=?, started_at=? WHERE id=?", (device, time.time(), run_id))
 
     def finish(self, run_id: int, status: str, message: str = "", error: str = "", **numbers: Any) -> None:
+        """Record how the run ended; `numbers` may set the result columns and cancelled_by."""
         if status not in FINISHED:
             raise ValueError(f"not a final status: {status}")
-        allowed = {"images_per_second", "first_report_seconds", "best_epoch", "test_loss", "test_accuracy"}
+        allowed = {"images_per_second", "first_report_seconds", "best_epoch", "test_loss", "test_accuracy",
+                   "cancelled_by"}
         extra = {k: _finite_or_none(v) if isinstance(v, float) else v for k, v in numbers.items() if k in allowed}
         sets = "".join(f", {k}=?" for k in extra)
         self._write(
@@ -281,8 +346,9 @@ class RunStore:
         rows = self._read("SELECT * FROM runs WHERE id=?", (run_id,))
         return _record(rows[0]) if rows else None
 
-    def runs(self, status: str | None = None, session: str | None = None, limit: int = 500) -> list[RunRecord]:
-        """Newest first."""
+    def runs(self, status: str | None = None, session: str | None = None, limit: int = 500,
+             owner: Any = None) -> list[RunRecord]:
+        """Newest first. `owner`: a person's id (or a Person) for "my runs"."""
         where, args = [], []
         if status:
             where.append("status=?")
@@ -290,6 +356,9 @@ class RunStore:
         if session is not None:
             where.append("session=?")
             args.append(session)
+        if owner is not None:
+            where.append("owner_id=?")
+            args.append(getattr(owner, "id", owner))
         sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
         return [_record(r) for r in self._read(sql, (*args, limit))]
 
@@ -333,6 +402,75 @@ class RunStore:
             f"FROM runs r WHERE r.id IN ({marks})", run_ids)
         return {r["id"]: {"epochs": r["epochs"], "best_val_accuracy": r["best_val_accuracy"],
                           "diagnosis": json.loads(r["hint"]).get("title", "") if r["hint"] else ""} for r in rows}
+
+    def class_overview(self, limit: int = 60) -> list[ClassRow]:
+        """The class's wall, in one query: every running run and the `limit` newest runs (any status),
+        newest first, each with its owner's name, epochs done, best validation accuracy and the title of
+        its first stored hint."""
+        rows = self._read(
+            "SELECT r.*, (SELECT COUNT(*) FROM epochs e WHERE e.run_id=r.id) AS wall_epochs, "
+            "(SELECT MAX(val_accuracy) FROM epochs e WHERE e.run_id=r.id) AS wall_best, "
+            "(SELECT body FROM hints h WHERE h.run_id=r.id AND h.hint_id != '' ORDER BY h.rowid LIMIT 1) AS wall_hint "
+            "FROM runs r WHERE r.status='running' OR r.id IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?) "
+            "ORDER BY r.id DESC", (limit,))
+        out = []
+        for row in rows:
+            data = dict(row)
+            epochs, best, hint = data.pop("wall_epochs"), data.pop("wall_best"), data.pop("wall_hint")
+            out.append(ClassRow(_record(data), epochs, best, json.loads(hint).get("title", "") if hint else ""))
+        return out
+
+    # ---- the class: change counter, people, settings, reset -----------------------------------
+    def changes(self) -> int:
+        """A counter that every write pages show moves on (runs, epochs, steps, probes, hints, settings;
+        from any process): pages can redraw a shared snapshot only when it moved. One tiny query."""
+        return int(self._read("SELECT value FROM meta WHERE key='changes'")[0][0])
+
+    def touch_person(self, person_id: str, name: str, every: float = 60.0) -> None:
+        """Record that a person was seen (first_seen once, last_seen at most once per `every` seconds,
+        the name whenever it changed): a page that calls this on each rerun writes rarely."""
+        now = time.time()
+        rows = self._read("SELECT name, last_seen FROM people WHERE id=?", (person_id,))
+        if rows and rows[0]["name"] == name and now - rows[0]["last_seen"] < every:
+            return
+        self._write(
+            "INSERT INTO people (id, name, first_seen, last_seen) VALUES (?,?,?,?) "
+            "ON CONFLICT(id) DO UPDATE SET name=excluded.name, last_seen=excluded.last_seen",
+            (person_id, name, now, now))
+
+    def people(self) -> list[dict]:
+        """Everyone seen, most recently seen first: id, name, first_seen, last_seen."""
+        return [dict(r) for r in self._read("SELECT * FROM people ORDER BY last_seen DESC, id")]
+
+    def settings(self) -> dict[str, Any]:
+        """The stored class settings, key -> value (JSON-decoded)."""
+        return {r["key"]: json.loads(r["value"]) for r in self._read("SELECT key, value FROM settings")}
+
+    def put_settings(self, values: dict[str, Any]) -> None:
+        """Store class settings (JSON values), in one transaction."""
+        rows = [(key, json.dumps(json_safe(value))) for key, value in values.items()]
+        with self._write_lock, self._conn() as conn:
+            conn.executemany("INSERT INTO settings (key, value) VALUES (?,?) "
+                             "ON CONFLICT(key) DO UPDATE SET value=excluded.value", rows)
+
+    def reset(self, people: bool = False, settings: bool = False) -> int:
+        """The end-of-term reset: remove every run with all its rows; the people too if asked; the
+        settings too if asked (else they are kept). Refused (ActiveRuns) while a run waits or trains.
+        Run ids are not reused: the next run gets the next number. Returns how many runs went."""
+        with self._write_lock, self._conn() as conn:
+            active = conn.execute("SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running')").fetchone()[0]
+            if active:
+                raise ActiveRuns(f"{active} run{'s are' if active != 1 else ' is'} still waiting or running: cancel "
+                                 f"{'them' if active != 1 else 'it'} or let {'them' if active != 1 else 'it'} "
+                                 "finish before the end-of-term reset")
+            for table in ("steps", "probes", "epochs", "hints"):  # (faster than one cascade per run)
+                conn.execute(f"DELETE FROM {table}")
+            removed = conn.execute("DELETE FROM runs").rowcount
+            if people:
+                conn.execute("DELETE FROM people")
+            if settings:
+                conn.execute("DELETE FROM settings")
+        return removed
 
     def history_csv(self, run_id: int) -> str:
         """The run's per-epoch history with Keras CSVLogger's column names (empty cells for NaN)."""

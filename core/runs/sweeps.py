@@ -19,6 +19,7 @@ from core.catalog.fields import REGISTRIES
 from core.config import RunConfig, coerce
 from core.errors import ConfigError
 from core.runs.lifecycle import Training, execute
+from core.runs.people import Person
 from core.runs.store import RunRecord, RunStore
 from core.training.device import resolve_device
 
@@ -177,25 +178,29 @@ def _cancel_rest(store: RunStore, runs: Sequence[SweepRun], message: str) -> Non
         run.status, run.message = "cancelled", message
 
 
-def queue_sweep(worker, configs: Sequence[RunConfig], session: str = "", tag: str = SWEEP_TAG) -> SweepResult:
-    """Queue the configs on the worker as one group (the Train page's way): returns at once with the
-    run ids; the runs appear in the store as queued, then fill in as the worker trains them."""
+def queue_sweep(worker, configs: Sequence[RunConfig], session: str = "", tag: str = SWEEP_TAG,
+                by: Person | None = None) -> SweepResult:
+    """Queue the configs on the worker as one group (the Train page's way) for `by`: returns at once
+    with the run ids; the runs appear in the store as queued, then fill in as the worker trains them.
+    The whole sweep is one request against the class's waiting cap; refused, nothing is queued."""
     param, named = _named(configs)
     group_id = new_group_id()
-    runs = [SweepRun(worker.submit(c, name=name, tag=tag, group_id=group_id, session=session), name)
-            for c, name in named]
-    return SweepResult(group_id, param, runs)
+    ids = worker.submit_group(named, tag=tag, group_id=group_id, session=session, by=by)
+    return SweepResult(group_id, param, [SweepRun(run_id, name) for run_id, (_, name) in zip(ids, named)])
 
 
 # ---- seed groups -------------------------------------------------------------------------------
-def repeat_with_seeds(store: RunStore, worker, run: RunRecord, k: int, session: str = "") -> list[int]:
+def repeat_with_seeds(store: RunStore, worker, run: RunRecord, k: int, session: str = "",
+                      by: Person | None = None) -> list[int]:
     """Make the run the first of a seed group (the group it is in, or a new one) and queue more runs
-    with the next unused seeds until the group has k runs; returns the group's run ids."""
+    for `by` with the next unused seeds until the group has k runs; returns the group's run ids. The
+    new runs are one request against the class's waiting cap; refused, nothing changes."""
     group = run.group_id or new_group_id()
+    have = {r.config.seed for r in store.group(group)} if run.group_id else {run.config.seed}
+    seeds = [s for s in range(run.config.seed + 1, run.config.seed + 1000) if s not in have][: max(0, k - len(have))]
+    if seeds:
+        worker.submit_group([(run.config.replace(seed=seed), run.name) for seed in seeds], tag=SEEDS_TAG,
+                            group_id=group, session=session, by=by)
     if not run.group_id:
         store.set_group(run.id, group)
-    have = {r.config.seed for r in store.group(group)}
-    seeds = [s for s in range(run.config.seed + 1, run.config.seed + 1000) if s not in have][: max(0, k - len(have))]
-    for seed in seeds:
-        worker.submit(run.config.replace(seed=seed), name=run.name, tag=SEEDS_TAG, group_id=group, session=session)
     return [r.id for r in store.group(group)]

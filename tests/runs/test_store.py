@@ -427,3 +427,93 @@ def test_a_store_made_before_the_move_opens_and_shows_its_runs(tmp_path):
     again = stored_diagnosis(store, store.get(1))
     assert store.diagnosis(1)[1] == RULES_VERSION and [h["id"] for h in again] == [h["id"] for h in store.hints(1)]
     assert store.overview([1, 2, 3])[1]["epochs"] == 4
+
+
+def test_the_old_store_opens_with_its_runs_owned_by_nobody_and_counts_changes(tmp_path):
+    path = tmp_path / "runs.db"
+    shutil.copy(OLD_STORE, path)
+    store = RunStore(path)
+    runs = store.runs()
+    assert [r.id for r in runs] == [3, 2, 1]
+    assert all((r.owner_id, r.owner_name, r.cancelled_by) == ("", "", "") for r in runs)
+    assert [r.id for r in store.runs(owner="")] == [3, 2, 1] and store.runs(owner="someone") == []
+    before = store.changes()
+    new = store.create_run(TINY, owner_id="a" * 64, owner_name="Ana")
+    assert store.changes() > before
+    assert [r.id for r in RunStore(path).runs(owner="a" * 64)] == [new]  # and it opens again
+    assert [row.run.id for row in store.class_overview()] == [new, 3, 2, 1]
+    assert store.class_overview()[-1].epochs_done == 4
+
+
+def test_runs_record_their_owner_and_runs_filters_by_owner(store):
+    class Someone:  # anything with an id: the pages pass a Person
+        id = "b" * 64
+
+    ana = store.create_run(TINY, owner_id="a" * 64, owner_name="Ana")
+    ben = store.create_run(TINY, owner_id="b" * 64, owner_name="Ana")  # the same name, another person
+    nobody = store.create_run(TINY)
+    assert (store.get(ana).owner_id, store.get(ana).owner_name) == ("a" * 64, "Ana")
+    assert [r.id for r in store.runs(owner="a" * 64)] == [ana]
+    assert [r.id for r in store.runs(owner=Someone())] == [ben]
+    assert [r.id for r in store.runs(owner="")] == [nobody]
+    store.finish(ana, "cancelled", "cancelled by the teacher before it started", cancelled_by="the teacher")
+    assert store.get(ana).cancelled_by == "the teacher"
+
+
+def test_changes_moves_on_with_every_write_and_stays_put_without_one(store):
+    seen = [store.changes()]
+    run_id = store.create_run(TINY)
+    for write in (
+        lambda: None,  # (the create above)
+        lambda: store.mark_running(run_id, "cpu"),
+        lambda: store.record(run_id, StepReport(step=2, epoch=1, losses=[1.0, 0.9], lr=0.01, grad_norm=1.0)),
+        lambda: store.record(run_id, ProbeReport(step=2, epoch=1, layers=[{"layer": 1}])),
+        lambda: store.record(run_id, epoch_event(1)),
+        lambda: store.save_hints(run_id, [{"id": "healthy", "title": "Healthy"}]),
+        lambda: store.set_name(run_id, "renamed"),
+        lambda: store.finish(run_id, "completed"),
+        lambda: store.put_settings({"paused": True}),
+        lambda: store.delete(store.create_run(TINY)),
+    ):
+        write()
+        seen.append(store.changes())
+    assert all(b > a for a, b in zip(seen, seen[1:])), seen
+    still = store.changes()
+    store.get(run_id), store.runs(), store.history(run_id), store.steps(run_id), store.probes(run_id)
+    store.overview([run_id]), store.class_overview(), store.settings(), store.version(run_id)
+    store.touch_person("c" * 64, "Cleo")  # people are left out: their visits would move it all the time
+    assert store.changes() == still == RunStore(store.path).changes()  # the same from another connection
+
+
+def test_touch_person_writes_rarely(store):
+    store.touch_person("a" * 64, "Ana")
+    [first] = store.people()
+    store.touch_person("a" * 64, "Ana")
+    assert store.people() == [first]  # seen again within a minute: nothing written
+    store.touch_person("a" * 64, "Ana B.")
+    [renamed] = store.people()
+    assert renamed["name"] == "Ana B." and renamed["first_seen"] == first["first_seen"]
+    store.touch_person("a" * 64, "Ana B.", every=0.0)
+    assert store.people()[0]["last_seen"] >= renamed["last_seen"]
+
+
+def test_the_class_overview_shows_every_running_and_recent_run_in_one_query(store):
+    old_running = store.create_run(TINY, owner_id="a" * 64, owner_name="Ana")
+    store.mark_running(old_running, "cpu")
+    store.record(old_running, epoch_event(1, val_accuracy=0.3))
+    store.record(old_running, epoch_event(2, val_accuracy=0.5))
+    store.save_hints(old_running, [{"id": "underfitting", "title": "Underfitting"}])
+    recent = [store.create_run(TINY, owner_id="b" * 64, owner_name="Ben") for _ in range(5)]
+    store.finish(recent[0], "completed")
+    statements: list[str] = []
+    store._conn().raw.set_trace_callback(statements.append)
+    try:
+        rows = store.class_overview(limit=3)
+    finally:
+        store._conn().raw.set_trace_callback(None)
+    assert len(statements) == 1
+    assert [row.run.id for row in rows] == [recent[4], recent[3], recent[2], old_running]
+    wall = rows[-1]
+    assert (wall.owner_name, wall.status, wall.epochs_done, wall.diagnosis) == ("Ana", "running", 2, "Underfitting")
+    assert wall.best_val_accuracy == pytest.approx(0.5)
+    assert (rows[0].owner_name, rows[0].epochs_done, rows[0].best_val_accuracy, rows[0].diagnosis) == ("Ben", 0, None, "")

@@ -1,6 +1,6 @@
 """The worker for real, with the real trainer on tiny configs: FIFO order under concurrent submits,
-cancel (queued and running), crash isolation, user errors, queue positions, shutdown, and a server
-process killed in the middle of a run."""
+cancel (queued and running), crash isolation, user errors, queue positions, shutdown, a server
+process killed in the middle of a run, and a class: fair turns, cancel rights and the time limit."""
 from __future__ import annotations
 
 import logging
@@ -20,6 +20,8 @@ from core.errors import ConfigError
 from core.doctor.diagnose import HINT_IDS
 from core.runs.store import RunStore
 from core.training.loop import train
+from core.runs.classroom import Classroom
+from core.runs.people import NotAllowed, new_token
 from core.runs.worker import Worker, slots_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -397,3 +399,30 @@ def test_make_run_refuses_a_bad_tunelab_slots_with_one_line_and_exit_2():
                           text=True, timeout=120, env={**os.environ, "TUNELAB_SLOTS": "lots"})
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["error: TUNELAB_SLOTS: must be a whole number from 1 to 8 (got 'lots')"]
+
+
+# ---- a class on the real trainer --------------------------------------------------------------------
+def test_a_class_takes_fair_turns_and_a_real_run_over_the_time_limit_is_stopped(store, make_worker):
+    classroom = Classroom(store, class_key="class-key")
+    teacher = classroom.identify(new_token(), "T", key="class-key")
+    ana, ben = (classroom.identify(new_token(), name) for name in ("Ana", "Ben"))
+    gate = Gate()
+    worker = make_worker(trainer=gate, classroom=classroom, report_every=5)
+    long_id = worker.submit(LONG, name="long", by=ana)
+    assert gate.entered.wait(timeout=30)
+    anas = worker.submit(TINY.replace(seed=1), by=ana)
+    bens = [worker.submit(TINY.replace(seed=s), by=ben) for s in (2, 3)]
+    assert worker.queued() == [bens[0], anas, bens[1]]  # Ben was never served: he goes first
+    assert [worker.position(i) for i in (long_id, bens[0], anas, bens[1])] == [0, 1, 2, 3]
+    with pytest.raises(NotAllowed, match=r"only the run's owner \(Ana\) or the teacher can cancel"):
+        worker.cancel(long_id, by=ben)
+
+    gate.open.set()
+    wait_until(lambda: store.steps(long_id), worker, what="the long run to report its first steps")
+    classroom.set_time_limit(teacher, 1.0)
+    assert worker.wait_idle(timeout=60)
+    record = store.get(long_id)
+    assert record.status == "cancelled" and record.message == "stopped: over the class's time limit of 1 s"
+    assert record.cancelled_by == "the class's time limit" and store.steps(long_id)
+    assert [r.status for r in map(store.get, (bens[0], anas, bens[1]))] == ["completed"] * 3
+    assert gate.calls == [LONG.seed, 2, 1, 3]
