@@ -88,6 +88,8 @@ def test_every_file_exists_parses_and_still_passes_its_shape_check(index):
         assert config["seed"] == int(row.seed) and config["batch_size"] == int(row.batch_size)
         label, check = labels.shape_check(row.label, _curve(history, row))
         assert check.passed and label == row.label, (row.file, check.text)
+        if row.label == "healthy":  # and no healthy run also shows overfitting's shape
+            assert labels.ambiguous_healthy(_curve(history, row)) is None, row.file
 
 
 def test_tunelab_configs_are_runconfigs(index):
@@ -133,7 +135,10 @@ def test_the_checks_can_fail():
     assert not labels.check_divergence(flat).passed
     falling = Curve([2.0 * 0.7 ** i for i in range(10)], [0.5] * 10, [2.0 * 0.72 ** i for i in range(10)],
                     [0.9] * 10, 10, math.log(10), 0.1)
-    assert labels.check_healthy(falling).passed
+    assert labels.check_healthy(falling).passed and labels.ambiguous_healthy(falling) is None
+    memorized = Curve([2.0 * 0.5 ** i for i in range(10)], [1.0] * 10, [2.0 * 0.8 ** i for i in range(10)],
+                      [0.85] * 10, 10, math.log(10), 0.1)
+    assert labels.check_healthy(memorized).passed and "ambiguous" in labels.ambiguous_healthy(memorized).text
     assert labels.heal_check("too_small_lr", flat, falling).passed
     assert not labels.heal_check("too_small_lr", falling, flat).passed
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from core.bench.corpus import labels, specs
-from core.bench.corpus.curve import Trained
+from core.bench.corpus.curve import Curve, Trained
 from core.bench.corpus.tasks import task_name
+from core.doctor.history_io import read_history_file
 
 OUT_DIR = Path(__file__).resolve().parents[3] / "assets" / "diagnosis_corpus"
 INDEX_COLUMNS = (
@@ -113,6 +114,8 @@ def evaluate_spec(spec: specs.RunSpec, source, train: Trainer, base_lr: float, b
 
     if not shape.passed:
         return reject("shape", shape.text)
+    if label == "healthy" and (clash := labels.ambiguous_healthy(run.curve)) is not None:
+        return reject("shape", clash.text)
     cf_change, cf_text, cf_best, cf_final = {}, "n/a: healthy runs need no counterfactual", "", ""
     if spec.fix or spec.fix_to:
         cf_config, back = spec.counterfactual(base_lr)
@@ -137,6 +140,42 @@ def evaluate_spec(spec: specs.RunSpec, source, train: Trainer, base_lr: float, b
     }
     row["_write"] = lambda: source.write_csv(run, out_dir / row["file"])  # once the setup is recorded
     return row, None
+
+
+def stored_curve(out_dir: Path, row) -> Curve:
+    """A kept run's curve, read back from its file (the class prior from the index's class count)."""
+    history = read_history_file(Path(out_dir) / row.file).history
+
+    def column(key: str) -> list[float]:
+        return [float(r[key]) if r.get(key) is not None else math.nan for r in history]
+
+    k = int(row.classes)
+    return Curve(column("loss"), column("accuracy"), column("val_loss"), column("val_accuracy"), k, math.log(k), 1 / k)
+
+
+def recheck(out_dir: Path = OUT_DIR, log=print) -> list[str]:
+    """Apply the label checks added after a generation to the runs it kept: a healthy run that also
+    shows overfitting's shape moves to rejected.csv with the reason, and its file goes. Returns the
+    run ids moved."""
+    out_dir = Path(out_dir)
+    index = _read(out_dir / "index.csv", INDEX_COLUMNS)
+    rejected = _read(out_dir / "rejected.csv", REJECTED_COLUMNS)
+    moved, dropped = [], []
+    for row in index[index["label"] == "healthy"].itertuples():
+        clash = labels.ambiguous_healthy(stored_curve(out_dir, row))
+        if clash is not None:
+            moved.append(row.run_id)
+            dropped.append({"run_id": row.run_id, "source": row.source, "proposed_label": "healthy",
+                            "config": row.config, "failed_check": "shape", "reason": clash.text})
+            log(f"{row.run_id} ({row.source}): {clash.text}")
+    if moved:
+        rejected = pd.concat([rejected, pd.DataFrame(dropped)], ignore_index=True)
+        _write(rejected.reindex(columns=list(REJECTED_COLUMNS)), out_dir / "rejected.csv")
+        kept = index[~index["run_id"].isin(moved)]
+        _write(kept.reindex(columns=list(INDEX_COLUMNS)), out_dir / "index.csv")
+        for row in index[index["run_id"].isin(moved)].itertuples():
+            (out_dir / row.file).unlink(missing_ok=True)
+    return moved
 
 
 def generate(out_dir: Path = OUT_DIR, sources=specs.SOURCES, limit: int | None = None, log=print) -> None:

@@ -223,7 +223,7 @@ def check_overfitting(c: Curve) -> Check:
     last = c.val_loss[-1]
     rise_ok = low <= n - 1 - OVERFIT_GAP and last >= OVERFIT_RISE * c.val_loss[low] and c.loss[-1] < c.loss[low]
     text = (f"val loss lowest {_f(c.val_loss[low])} at epoch {low + 1} of {n}, last {_f(last)} "
-            f"({_f(last / c.val_loss[low])} x the minimum; need >= {OVERFIT_RISE} and >= {OVERFIT_GAP} epochs before the "
+            f"({_f(last / max(c.val_loss[low], 1e-12))} x the minimum; need >= {OVERFIT_RISE} and >= {OVERFIT_GAP} epochs before the "
             f"end), training loss {_f(c.loss[low])} -> {_f(c.loss[-1])}")
     if rise_ok:
         return Check(True, "overfitting: " + text, "val_rise")
@@ -232,6 +232,16 @@ def check_overfitting(c: Curve) -> Check:
         return Check(True, f"overfitting: training accuracy {_f(acc)} >= {MEMORIZED}, {_f(acc - vacc)} above val "
                            f"accuracy {_f(vacc)} (need >= {GAP_ACC}); " + text, "memorized")
     return Check(False, f"not overfitting: {text}; last accuracy {_f(acc)} vs val {_f(vacc)}")
+
+
+def ambiguous_healthy(c: Curve) -> Check | None:
+    """A run that passes the healthy check must not also show overfitting's shape (a memorized
+    training set: 99% training accuracy, 10 points above validation): such a label is ambiguous, and
+    the run is rejected rather than called either."""
+    over = check_overfitting(c)
+    if over.passed:
+        return Check(False, f"ambiguous: healthy by its loss, but also {over.text}")
+    return None
 
 
 SHAPE_CHECKS = {
