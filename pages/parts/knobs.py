@@ -26,6 +26,8 @@ LABELS = {
     "beta1": "Beta 1", "beta2": "Beta 2", "rho": "Rho", "batch_size": "Batch size", "seed": "Random seed",
 }
 OPEN_GROUPS = (GROUPS[0], GROUPS[1])  # expanded at first: the knobs the guide tunes first
+RARE = ("beta1", "beta2", "eps", "rho")  # rarely changed: shown only after "More optimizer settings"
+MORE = "knobs_more_optimizer"
 
 
 def label(name: str) -> str:
@@ -99,6 +101,15 @@ def render(container=None) -> None:
             for f in by_group[group]:
                 # only the knobs that matter for the current choices; a flip left on for a data set that
                 # refuses it stays shown, so it can be turned off again
-                if not (knob_applies(f.name, current) or (f.name == "aug_flip" and current["aug_flip"])):
+                if f.name in RARE or not (knob_applies(f.name, current) or (f.name == "aug_flip" and current["aug_flip"])):
                     continue
                 current[f.name] = _widget(f, st)
+            rare = [f for f in by_group[group] if f.name in RARE and knob_applies(f.name, current)]
+            if rare:
+                if MORE not in st.session_state:  # (a widget drawn in no rerun forgets its state: keep it)
+                    st.session_state[MORE] = st.session_state.get(MORE + "_kept", False)
+                more = st.toggle("More optimizer settings", key=MORE,
+                                 help="Betas, epsilon and rho: the defaults suit nearly every run.")
+                st.session_state[MORE + "_kept"] = more
+                for f in rare if more else ():
+                    current[f.name] = _widget(f, st)

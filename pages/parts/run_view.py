@@ -19,6 +19,7 @@ from pages.parts.ui import get_store, get_worker, plain
 
 ACTIVE = ("queued", "running")
 POLL_SECONDS = 2.0
+CHART_HEIGHT = 250  # loss and accuracy side by side: both on a 720-pixel projector's first screen
 # Seconds between redraws by phase (None: no polling).
 POLL_EVERY = {"starting": 0.5, "waiting": POLL_SECONDS, "training": POLL_SECONDS, "done": None}
 STATUS_ICON = {"queued": "⏳", "running": "🏃", "completed": "✅", "diverged": "💥", "cancelled": "⏹️",
@@ -46,9 +47,9 @@ def snapshot(db_path: str, run_id: int, version: tuple) -> dict:
     latest = max(probes) if probes else None
     epochs = run.config.epochs
     charts = {  # Vega-Lite specs
-        "loss": loss_chart(history, steps, run.steps_per_epoch, epochs, classes,
+        "loss": loss_chart(history, steps, run.steps_per_epoch, epochs, classes, height=CHART_HEIGHT,
                            marks=[m for hint in hints for m in hint.marks]),
-        "accuracy": accuracy_chart(history, epochs, classes, height=260),
+        "accuracy": accuracy_chart(history, epochs, classes, height=CHART_HEIGHT),
         "lr": lr_chart(history, steps, run.steps_per_epoch, epochs, height=160),
     }
     return {"history": history, "last_step": steps[-1]["step"] if steps else 0, "hints": hints,
@@ -70,22 +71,23 @@ def _draw(run: RunRecord) -> None:
     progress = summarize(run, history, last_step, time.time(), position)
 
     name = f" {plain(run.name)}" if run.name else ""
-    st.markdown(f"### {STATUS_ICON.get(run.status, '')} #{run.id}{name} · {run.status}")
-    st.caption(settings_line(run))
-    st.progress(progress.fraction, text=progress.text)
+    owner = f" · {plain(run.owner_name)}" if run.owner_name else ""
+    st.markdown(f"#### {STATUS_ICON.get(run.status, '')} #{run.id}{name} · {run.status}{owner}")
+    st.progress(progress.fraction, text=f"{progress.text} · {settings_line(run)}")
 
-    left, right = st.columns([3, 2], gap="medium")
-    left.vega_lite_chart(data["charts"]["loss"], width="stretch", key=f"loss_{run.id}")
-    right.vega_lite_chart(data["charts"]["accuracy"], width="stretch", key=f"acc_{run.id}")
-    right.vega_lite_chart(data["charts"]["lr"], width="stretch", key=f"lr_{run.id}")
-
-    hints_col, layers_col = st.columns([2, 3], gap="medium")
+    # a projector's first screen: loss, accuracy and the first hint side by side
+    loss_col, acc_col, hints_col = st.columns([3.2, 2.6, 3.6], gap="small")
+    loss_col.vega_lite_chart(data["charts"]["loss"], width="stretch", key=f"loss_{run.id}")
+    acc_col.vega_lite_chart(data["charts"]["accuracy"], width="stretch", key=f"acc_{run.id}")
     with hints_col:
-        st.markdown("#### What the curves say")
+        st.markdown("**What the curves say**")
         if history:
             render_hints(data["hints"], base=run.config, key=f"hints_{run.id}")
         else:
             st.caption("The Curve Doctor reads the curves after the first epochs.")
+
+    lr_col, layers_col = st.columns([2, 3], gap="medium")
+    lr_col.vega_lite_chart(data["charts"]["lr"], width="stretch", key=f"lr_{run.id}")
     with layers_col:
         st.markdown("#### Inside the network, layer by layer")
         if data["probe_step"] is not None:

@@ -16,6 +16,7 @@ from core.errors import UserError
 from core.export.bundle import FORMATS, download
 from core.export.files import import_config
 from core.runs import sweeps
+from core.runs.people import Person
 from core.runs.store import RunRecord
 from core.training.lr_finder import lr_range_test
 from pages.parts import knobs
@@ -43,7 +44,7 @@ def default_values(param: str, config: RunConfig) -> str:
     return str(getattr(config, param))
 
 
-def sweep_tab(config: RunConfig | None) -> None:
+def sweep_tab(config: RunConfig | None, person: Person | None) -> None:
     st.caption("Change one setting over a list and keep everything else, the seed included: the runs start "
                "from the same weights where the shapes allow and see the data in the same order, so the "
                "difference is the knob's. They are queued as one group and appear on the Compare page.")
@@ -54,9 +55,11 @@ def sweep_tab(config: RunConfig | None) -> None:
     param = param_col.selectbox("Setting", SWEEPABLE, key="sweep_param", format_func=knobs.label)
     values = values_col.text_input("Values (comma-separated, or all)", value=default_values(param, config),
                                    key=f"sweep_values_{param}")
-    if button_col.button("Queue the sweep", key="sweep_start"):
+    if button_col.button("Queue the sweep", key="sweep_start", disabled=person is None,
+                         help="The whole sweep counts as one of your waiting requests in a class."):
         try:
-            result = sweeps.queue_sweep(get_worker(), sweeps.sweep_configs(config, param, values), session=session_id())
+            result = sweeps.queue_sweep(get_worker(), sweeps.sweep_configs(config, param, values), session=session_id(),
+                                        by=person)
         except UserError as exc:
             show_user_error(exc)
             return
@@ -195,11 +198,11 @@ def apply_import() -> None:
     st.session_state["import_message"] = ("ok", f"Loaded {upload.name} into the knobs.")
 
 
-def render(config: RunConfig | None, run: RunRecord | None) -> None:
+def render(config: RunConfig | None, run: RunRecord | None, person: Person | None = None) -> None:
     sweep_col, finder_col, export_col, import_col = st.tabs(
         ["One-knob sweep", "Find a learning rate", "Export this run", "Import a config"])
     with sweep_col:
-        sweep_tab(config)
+        sweep_tab(config, person)
     with finder_col:
         finder_tab(config)
     with export_col:

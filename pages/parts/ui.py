@@ -1,5 +1,5 @@
-"""Shared page plumbing: the process-wide worker and run store, this browser's session id, and the
-one place where user errors become st.error. Not a page itself (app.py does not list it)."""
+"""Shared page plumbing: the process-wide worker, run store and class, this browser's session id, and
+the one place where user errors become st.error. Not a page itself (app.py does not list it)."""
 from __future__ import annotations
 
 import gc
@@ -13,6 +13,7 @@ import streamlit as st
 from core.catalog import datasets
 from core.config import RunConfig
 from core.errors import UserError
+from core.runs.classroom import Classroom
 from core.runs.store import RunStore
 from core.runs.worker import Worker, slots_from_env
 
@@ -40,6 +41,22 @@ def get_store() -> RunStore:
     return store
 
 
+def secrets_class_key() -> str | None:
+    """The class key from .streamlit/secrets.toml (class_key = "..."), if the server has one."""
+    try:
+        value = st.secrets.get("class_key")
+    except Exception:  # no secrets file: Streamlit raises on first access
+        return None
+    return str(value) if value else None
+
+
+@st.cache_resource(show_spinner=False)
+def get_classroom() -> Classroom:
+    """The class around the server's store: its key ($TUNELAB_CLASS_KEY, or class_key in the
+    secrets), its people and the teacher's settings. Without a key: single-user mode."""
+    return Classroom(get_store(), class_key=secrets_class_key())
+
+
 @st.cache_resource(show_spinner=False)
 def get_worker() -> Worker:
     """One worker for the whole server: every browser session shares its queue."""
@@ -48,7 +65,7 @@ def get_worker() -> Worker:
     except UserError as exc:  # `make run` refuses to start with it; plain `streamlit run` trains one at a time
         log.warning("%s; training one run at a time", exc)
         slots = 1
-    worker = Worker(get_store(), device="auto", slots=slots)
+    worker = Worker(get_store(), device="auto", slots=slots, classroom=get_classroom())
     # Load the built-in digits now, while the person sets the knobs: the first run then starts
     # training at once instead of spending its first second reading the data.
     threading.Thread(target=_warm_up, name="tunelab-warm-up", daemon=True).start()

@@ -48,7 +48,7 @@ def wait_finished(run_id: int, timeout: float = 60) -> str:
 def test_knobs_are_grouped_in_the_guides_order_with_notes_and_help():
     at = page()
     assert [e.label for e in at.sidebar.expander] == [f"{i}. {g}" for i, g in enumerate(GROUPS, start=1)]
-    assert [b.label for b in at.button][:3] == ["Load preset", "Start training", "Cancel"]
+    assert [b.label for b in at.button][:2] == ["Start training", "Cancel"]
     assert at.button(key="cancel").disabled  # nothing to cancel yet
     lr = at.number_input(key="knob_lr")
     assert lr.label == "Learning rate" and lr.value == RunConfig().lr and "first knob to tune" in lr.help
@@ -60,20 +60,21 @@ def test_knobs_are_grouped_in_the_guides_order_with_notes_and_help():
 def test_only_the_knobs_that_matter_are_shown_and_hidden_ones_keep_their_value():
     at = page()
     keys = lambda: {w.key for w in at.number_input}  # noqa: E731
-    assert {"knob_beta1", "knob_beta2"} <= keys() and "knob_momentum" not in keys()
+    assert "knob_beta1" not in keys() and "knob_momentum" not in keys()  # betas: rarely changed, folded away
+    at.toggle(key="knobs_more_optimizer").set_value(True).run()
+    assert {"knob_beta1", "knob_beta2", "knob_eps"} <= keys()
     assert "knob_init_std" not in keys() and "knob_depth" not in keys()
     set_knobs(at, knob_beta1=0.8)
     set_knobs(at, knob_optimizer="momentum", knob_init="normal", knob_model="mlp")
     assert {"knob_momentum", "knob_init_std", "knob_depth", "knob_width"} <= keys() and "knob_beta1" not in keys()
     set_knobs(at, knob_optimizer="adam")
-    assert at.number_input(key="knob_beta1").value == 0.8
+    assert at.number_input(key="knob_beta1").value == 0.8  # kept while hidden
 
 
 def test_each_preset_fills_the_knobs():
     at = page()
     for name, preset in PRESETS.items():
-        at.selectbox(key="preset").set_value(name).run()
-        at.button(key="load_preset").click().run()
+        at.selectbox(key="preset").set_value(name).run()  # choosing it loads it: no second click
         assert not at.exception and not at.error
         expected = preset.config()
         assert at.number_input(key="knob_lr").value == expected.lr
@@ -119,7 +120,7 @@ def test_a_small_run_starts_finishes_and_shows_charts_hints_and_layers():
     at.run()
     assert not at.exception
     headings = [m.value for m in at.markdown]
-    assert any(h.startswith("### ✅ #1 tiny digits · completed") for h in headings)
+    assert any(h.startswith("#### ✅ #1 tiny digits · completed") for h in headings)
     progress = at.get("progress")[0]
     assert "Completed 5 epochs" in progress.proto.text and progress.proto.value == 100
     charts = at.get("vega_lite_chart")
@@ -149,9 +150,12 @@ def test_the_url_opens_a_stored_run_and_bad_ids_are_explained():
     run_id = store.create_run(RunConfig(dataset="digits"), name="from a link", session="someone-else")
     store.finish(run_id, "completed")
     at = page({"run": str(run_id)})
-    assert any(m.value.startswith(f"### ✅ #{run_id} from a link") for m in at.markdown)
+    assert any(m.value.startswith(f"#### ✅ #{run_id} from a link") for m in at.markdown)
     labels = at.selectbox(key="open_run").options
-    assert any("from a link" in label and "another session" in label for label in labels)
+    assert any("from a link" in label and "nobody" in label for label in labels)
+    # opening it put its settings into the knobs: Start would re-run it, not the defaults
+    assert at.selectbox(key="knob_dataset").value == "digits"
+    assert any(f"hold run #{run_id}'s settings" in c.value for c in at.caption)
 
     at = page({"run": "abc"})
     assert len(at.error) == 1 and at.error[0].value.startswith("run: must be a run number")
@@ -166,7 +170,7 @@ def test_a_run_with_a_hostile_name_opens_and_shows_its_name_as_typed(name, tmp_p
     run_id = store.create_run(RunConfig(dataset="digits"), name=name)
     store.finish(run_id, "completed")
     at = page({"run": str(run_id)})
-    [heading] = [m for m in at.markdown if m.value.startswith(f"### ✅ #{run_id} ")]
+    [heading] = [m for m in at.markdown if m.value.startswith(f"#### ✅ #{run_id} ")]
     def seen(text: str) -> str:  # what a reader sees: the escapes fall away, spaces collapse
         return " ".join(text.replace("\\", "").split())
 
@@ -178,7 +182,7 @@ def test_a_store_made_before_the_move_opens_its_runs_on_the_page(tunelab_home):
     tunelab_home.mkdir(parents=True, exist_ok=True)
     shutil.copy(Path(__file__).parents[1] / "golden" / "runs_before_restructure.sqlite", tunelab_home / "runs.db")
     at = page({"run": "1"})
-    assert any(m.value.startswith('### ✅ #1 old run "quoted"') for m in at.markdown)
+    assert any(m.value.startswith('#### ✅ #1 old run "quoted"') for m in at.markdown)
     assert any("Healthy" in m.value for m in at.markdown)  # its diagnosis, made again by today's rules
     assert len(at.selectbox(key="open_run").options) == 3
 
@@ -212,7 +216,7 @@ def test_opening_a_run_from_the_list_puts_it_in_the_url():
     at.selectbox(key="open_run").set_value(first).run()
     assert not at.exception
     assert at.query_params["run"] in (str(first), [str(first)])
-    assert any(m.value.startswith(f"### ✅ #{first} first") for m in at.markdown)
+    assert any(m.value.startswith(f"#### ✅ #{first} first") for m in at.markdown)
 
 
 def test_repeat_with_seeds_makes_a_group_with_the_next_seeds_and_links_to_compare():
@@ -285,3 +289,72 @@ def test_a_finished_run_offers_every_export_and_an_imported_config_fills_the_kno
     at.run()
     assert any(e.value.startswith("bad.json: lr: must be a number") for e in at.error)
     assert at.number_input(key="knob_lr").value == 0.0042  # nothing already set is lost
+
+
+# ---- a class: who ran what -------------------------------------------------------------------------
+def person_page(token: str, name: str, key: str = "", query: dict | None = None) -> AppTest:
+    """The page as one browser sees it: its cookie's token (the session already holds it, as after a
+    first visit), the name typed in "Your name" and, for the teacher, the class key."""
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["identity_token"] = token
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    at.sidebar.text_input(key="identity_name").input(name).run()
+    if key:
+        at.sidebar.text_input(key="identity_class_key").input(key).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_in_a_class_a_name_comes_first(monkeypatch):
+    monkeypatch.setenv("TUNELAB_CLASS_KEY", "sesame")
+    at = page()
+    assert at.sidebar.text_input(key="identity_name").label == "Your name"
+    assert at.sidebar.text_input(key="identity_class_key").label == "Class key"
+    assert at.button(key="start").disabled and any("Type your name" in i.value for i in at.sidebar.info)
+    at.sidebar.text_input(key="identity_name").input("Ana").run()
+    assert not at.button(key="start").disabled
+
+
+def test_only_the_owner_or_the_teacher_cancels_and_my_runs_survive_a_reload(monkeypatch):
+    from core.runs.people import NotAllowed, Person, person_id
+    from pages.parts.ui import get_worker
+
+    monkeypatch.setenv("TUNELAB_CLASS_KEY", "sesame")
+    ana_token, ben_token = "a" * 32, "b" * 32
+    ana = set_knobs(person_page(ana_token, "Ana"), **{**SMALL, "knob_epochs": 500})
+    ana.button(key="start").click().run()
+    store = RunStore()
+    [run] = store.runs()
+    assert run.owner_name == "Ana" and run.owner_id == person_id(ana_token) and ana_token not in run.owner_id
+
+    ben = person_page(ben_token, "Ben", query={"run": str(run.id)})
+    assert ben.button(key="cancel").disabled  # no enabled Cancel for someone else's run ...
+    assert any("belongs to Ana" in c.value for c in ben.caption)
+    with pytest.raises(NotAllowed, match="Ana"):  # ... and the core refuses too
+        get_worker().cancel(run.id, by=Person(person_id(ben_token), "Ben"))
+    assert store.get(run.id).status in ("queued", "running")
+
+    again = person_page(ana_token, "Ana", query={"run": str(run.id)})  # a reload: the same cookie
+    assert any(m.value == "**My runs**" for m in again.markdown)
+    tables = [d.value for d in again.dataframe if "run" in d.value.columns]
+    [mine] = [t for t in tables if "owner" not in t.columns]  # (everyone else's runs carry an owner column)
+    assert list(mine["run"]) == [run.id]
+    assert not again.button(key="cancel").disabled
+
+    teacher = person_page("t" * 32, "", key="sesame", query={"run": str(run.id)})
+    assert not teacher.button(key="cancel").disabled
+    teacher.button(key="cancel").click().run()
+    assert wait_finished(run.id) == "cancelled"
+    done = store.get(run.id)
+    assert done.cancelled_by == "the teacher" and "cancelled by the teacher" in done.message
+
+
+def test_default_run_names_are_unique():
+    at = set_knobs(page(), **SMALL)
+    first = at.text_input(key="run_name").placeholder
+    at.button(key="start").click().run()
+    assert wait_finished(1) == "completed"
+    at = set_knobs(page(), **SMALL)
+    assert at.text_input(key="run_name").placeholder == f"{first} (2)"
