@@ -2,6 +2,8 @@
 import streamlit as st
 
 st.set_page_config(page_title="TuneLab", page_icon="🔥", layout="wide")
+# less empty space above each page: on a 720-pixel projector the first screen is for the curves
+st.html("<style>[data-testid=stMainBlockContainer]{padding:2.5rem 2rem 4rem}</style>")
 
 st.navigation([
     st.Page("pages/home.py", title="Home", icon="🏠", default=True),
@@ -9,4 +11,6 @@ st.navigation([
     st.Page("pages/compare.py", title="Compare", icon="⚖️", url_path="compare"),
     st.Page("pages/curve_doctor.py", title="Curve Doctor", icon="🩺", url_path="curve_doctor"),
     st.Page("pages/saturation_lab.py", title="Saturation Lab", icon="🔥", url_path="saturation_lab"),
+    st.Page("pages/wall.py", title="Wall", icon="🧱", url_path="wall"),
+    st.Page("pages/teacher.py", title="Teacher", icon="🧑‍🏫", url_path="teacher"),
 ]).run()
