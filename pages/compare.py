@@ -54,16 +54,35 @@ def filters(runs: list[RunRecord]) -> list[RunRecord]:
             and (not tags or r.tag in tags) and (not name or name in r.name.lower())]
 
 
+# Tableau 10: ten hues told apart on a projector and by most colour-blind eyes (no red/green or
+# light/dark pair of one hue, as category20 has); past ten runs the colours repeat with a dash.
+PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+           "#bab0ac"]
+DASHES = [[1, 0], [8, 4], [2, 3], [10, 3, 2, 3]]
+
+
+def run_styles(labels: list[str]) -> tuple[alt.Color, alt.StrokeDash]:
+    """Colour and dash per run in the order picked: run i gets colour i mod 10, dash i div 10."""
+    colour = alt.Color("run:N", scale=alt.Scale(domain=labels, range=[PALETTE[i % len(PALETTE)] for i in
+                                                                      range(len(labels))]),
+                       legend=alt.Legend(orient="top", title=None, labelLimit=400, columns=2, symbolStrokeWidth=3))
+    dash = alt.StrokeDash("run:N", scale=alt.Scale(domain=labels, range=[DASHES[(i // len(PALETTE)) % len(DASHES)]
+                                                                         for i in range(len(labels))]),
+                          legend=None)
+    return colour, dash
+
+
 def overlay_chart(histories: dict[RunRecord, list[dict]], metric: str):
     column = METRICS[metric]
     rows = [{"run": run.label, "epoch": row["epoch"], "value": row.get(column)}
             for run, history in histories.items() for row in history]
     frame = pd.DataFrame(rows, columns=["run", "epoch", "value"]).dropna()
     percent = "accuracy" in column
+    colour, dash = run_styles([run.label for run in histories])
     return alt.Chart(frame).mark_line(point=True, strokeWidth=3).encode(
         x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
         y=alt.Y("value:Q", title=metric, axis=alt.Axis(format="%" if percent else "")),
-        color=alt.Color("run:N", legend=alt.Legend(orient="top", title=None, labelLimit=400, columns=2)),
+        color=colour, strokeDash=dash,
         tooltip=["run", "epoch", alt.Tooltip("value:Q", format=".2%" if percent else ".4g")],
     ).properties(height=380).configure_axis(labelFontSize=FONT, titleFontSize=FONT).configure_legend(
         labelFontSize=FONT)
@@ -78,7 +97,8 @@ def band_chart(groups: dict[str, list[list[dict]]], metric: str):
                  for e, m, lo, hi, n in zip(curve.epochs, curve.mean, curve.low, curve.high, curve.count)]
     frame = pd.DataFrame(rows, columns=["group", "epoch", "mean", "low", "high", "runs"])
     base = alt.Chart(frame).encode(x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
-                                   color=alt.Color("group:N", legend=alt.Legend(orient="top", title=None)))
+                                   color=alt.Color("group:N", scale=alt.Scale(range=PALETTE),
+                                                   legend=alt.Legend(orient="top", title=None)))
     band = base.mark_area(opacity=0.25).encode(y=alt.Y("low:Q", title=f"{metric} (mean, band = min to max)"),
                                                y2="high:Q")
     line = base.mark_line(point=True, strokeWidth=3).encode(

@@ -26,7 +26,7 @@ from core.bench.harness import ROOT, Server, open_group, set_number
 
 FIRST_POINT_JS = """(run) => Array.from(document.querySelectorAll('h3')).some(h => h.textContent.includes('#' + run + ' '))
     && Array.from(document.querySelectorAll('[data-testid=stVegaLiteChart] [aria-label]'))
-       .some(e => (e.getAttribute('aria-label') || '').includes('series: training, every step;'))"""
+       .some(e => (e.getAttribute('aria-label') || '').includes('series: every step;'))"""
 
 
 def _chromium() -> str:

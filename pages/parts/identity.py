@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+import extra_streamlit_components as stx
 import streamlit as st
 
 from core.errors import UserError
@@ -49,18 +50,24 @@ def browser_token() -> str:
     return token
 
 
-def _write_cookie(token: str) -> None:
-    """Write the token's cookie through the component (an invisible frame); once per session."""
-    if not st.session_state.pop("identity_new_token", False):
+def _write_cookie(container, token: str) -> None:
+    """Write a new token's cookie through the component (an invisible frame in `container`). Drawn on
+    every rerun until the frame says it has set it: a frame removed by a rerun before it loaded (a
+    name typed at once) would set nothing."""
+    if not st.session_state.get("identity_new_token"):
         return
     try:
-        import extra_streamlit_components as stx
-
-        stx.CookieManager(key="identity_cookies").set(
-            TOKEN_COOKIE, token, key="identity_set_cookie", same_site="strict",
-            expires_at=dt.datetime.now() + dt.timedelta(days=COOKIE_DAYS))
+        with container:
+            manager = stx.CookieManager(key="identity_cookies")
+            written = manager.cookie_manager(
+                method="set", cookie=TOKEN_COOKIE, value=token, key="identity_set_cookie", default=False,
+                options={"path": "/", "sameSite": "strict",
+                         "expires": (dt.datetime.now() + dt.timedelta(days=COOKIE_DAYS)).isoformat()})
     except Exception:  # without the cookie this session still knows the person; the next visit will not
         log.exception("could not write the identity cookie")
+        written = False
+    if written:
+        st.session_state.pop("identity_new_token", None)
 
 
 def _known_name(person_id: str) -> str:
@@ -93,7 +100,7 @@ def identity_box(container=None) -> Person | None:
             person = _oidc_person(container, classroom)
         else:
             token = browser_token()
-            _write_cookie(token)
+            _write_cookie(container, token)
             if NAME_KEY not in st.session_state:
                 st.session_state[NAME_KEY] = _known_name(people.person_id(token))
             name = container.text_input("Your name", key=NAME_KEY, max_chars=people.MAX_NAME,

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 FONT = 14
 MAX_STEP_POINTS = 1500  # more per-step points than this are averaged in buckets (the chart stays fast)
-TRAIN, VAL, STEP, CHANCE = "training", "validation", "training, every step", "chance"
+TRAIN, VAL, STEP, CHANCE = "training", "validation", "every step", "chance"
 QUOTED = "what the doctor quotes"
 COLOURS = {TRAIN: "#1f77b4", VAL: "#ff7f0e", STEP: "#9ecae1", CHANCE: "#7f7f7f", QUOTED: "#d62728"}
 # hint mark series -> the chart series it sits on
@@ -68,7 +68,7 @@ def _x(epochs: int, title: str | None = "epoch") -> alt.X:
 
 def _colour(series: list[str]) -> alt.Color:
     return alt.Color("series:N", scale=alt.Scale(domain=series, range=[COLOURS[s] for s in series]),
-                     legend=alt.Legend(orient="top", title=None, labelFontSize=FONT))
+                     legend=alt.Legend(orient="top", title=None, labelFontSize=FONT - 1, symbolSize=50, columnPadding=6))
 
 
 def _finish(chart, title: str, height: int) -> dict:

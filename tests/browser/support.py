@@ -23,20 +23,33 @@ def chromium_path() -> str:
 
 
 @contextlib.contextmanager
-def browser_page(width: int = 1500, height: int = 1000):
-    """A fresh chromium page (Playwright, Debian's chromium through executable_path)."""
+def browser():
+    """A chromium (Playwright, Debian's chromium through executable_path); new_person() on it gives
+    pages of their own context each: their own cookies, as two people's browsers have."""
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
+        chromium = playwright.chromium.launch(
             executable_path=executable, args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
         try:
-            page = browser.new_page(viewport={"width": width, "height": height})
-            page.set_default_timeout(60_000)
-            yield page
+            yield chromium
         finally:
-            browser.close()
+            chromium.close()
+
+
+def new_person(chromium, width: int = 1500, height: int = 1000):
+    """A page in a fresh browser context (its own cookie jar)."""
+    page = chromium.new_context(viewport={"width": width, "height": height}).new_page()
+    page.set_default_timeout(60_000)
+    return page
+
+
+@contextlib.contextmanager
+def browser_page(width: int = 1500, height: int = 1000):
+    """A fresh chromium page."""
+    with browser() as chromium:
+        yield new_person(chromium, width, height)
 
 
 def chart_points(page, series: str) -> list[str]:

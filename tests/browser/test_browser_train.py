@@ -75,7 +75,7 @@ def test_kill_9_during_a_run_leaves_it_interrupted_with_its_epochs(tmp_path):
             wait_until_idle(page)
             nav = page.eval_on_selector_all(
                 "[data-testid=stSidebarNavLink]", "els => els.map(e => e.innerText.trim().split('\\n').pop())")
-            assert nav == ["Home", "Train", "Compare", "Curve Doctor", "Saturation Lab"]
+            assert nav == ["Home", "Train", "Compare", "Curve Doctor", "Saturation Lab", "Wall", "Teacher"]
             assert "run=1" in page.url
             assert store.get(1).status == "interrupted"
             assert store.history(1) == before  # every logged epoch kept, none invented

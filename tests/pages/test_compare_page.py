@@ -59,3 +59,39 @@ def test_a_bad_link_is_explained_and_the_page_still_works():
     at.run()
     assert not at.exception and any("run 99" in w.value for w in at.warning)
     assert at.multiselect(key="compare_runs").value == [1]
+
+
+def _lab(colour: str) -> tuple[float, float, float]:
+    """sRGB hex -> CIELAB (D65), to measure how far apart two colours look."""
+    def linear(c):
+        return ((c + 0.055) / 1.055) ** 2.4 if c > 0.04045 else c / 12.92
+    r, g, b = (linear(int(colour[i:i + 2], 16) / 255) for i in (1, 3, 5))
+    x, y, z = ((0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047, 0.2126 * r + 0.7152 * g + 0.0722 * b,
+               (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883)
+    f = lambda v: v ** (1 / 3) if v > 0.008856 else 7.787 * v + 16 / 116  # noqa: E731
+    return 116 * f(y) - 16, 500 * (f(x) - f(y)), 200 * (f(y) - f(z))
+
+
+def test_twelve_runs_get_ten_distinct_colours_then_dashes():
+    import itertools
+    import json
+    import math
+
+    from pages.compare import PALETTE
+
+    # ten colours, no look-alike pair: every two at least 20 CIELAB units apart (2.3 is "just noticeable")
+    assert len(set(PALETTE)) == 10
+    assert min(math.dist(_lab(a), _lab(b)) for a, b in itertools.combinations(PALETTE, 2)) > 20
+    store = RunStore()
+    ids = [stored_run(store, [0.5 + i / 100, 0.6 + i / 100], lr=1e-3 * (i + 1), name=f"r{i}") for i in range(12)]
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params["runs"] = ",".join(map(str, ids))
+    at.run()
+    assert not at.exception
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    colour, dash = spec["encoding"]["color"]["scale"], spec["encoding"]["strokeDash"]["scale"]
+    assert colour["range"][:10] == PALETTE and colour["range"][10:] == PALETTE[:2]
+    assert len({json.dumps(d) for d in dash["range"][:10]}) == 1  # the first ten: solid
+    # the 11th and 12th share a colour with the 1st and 2nd but not their dash
+    pairs = {(c, json.dumps(d)) for c, d in zip(colour["range"], dash["range"])}
+    assert len(pairs) == 12 and len(colour["domain"]) == 12
