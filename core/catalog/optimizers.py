@@ -25,6 +25,17 @@ OptimizerFactory = Callable[[list[dict], OptimizerSettings], torch.optim.Optimiz
 
 OPTIMIZERS: Registry[OptimizerFactory] = Registry("optimizer", "optimizer")
 
+# Where each optimizer usually starts: the libraries' own default learning rates (Keras: SGD 0.01,
+# RMSprop and Adam 0.001; PyTorch: Adagrad 0.01). Advice that moves the learning rate by a factor
+# goes to this value instead when the factor would still leave it more than 10x away from it.
+USUAL_LR = {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "rmsprop": 0.001, "adam": 0.001,
+            "adamw": 0.001}
+
+
+def usual_lr(name: str | None) -> float | None:
+    """The usual starting learning rate of an optimizer (None for an unknown one)."""
+    return USUAL_LR.get(name or "")
+
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Weights (matrices and kernels) get L2 weight decay; biases and batch-norm scales do not,

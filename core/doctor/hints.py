@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from core.catalog.activations import ACTIVATIONS
+from core.catalog.optimizers import OPTIMIZERS, usual_lr
 
 # The six shapes the tuning guide teaches, and what each newer id belongs to.
 FAMILIES = ("divergence", "bad_init", "oscillation", "overfitting", "too_small_lr", "healthy")
@@ -92,19 +93,36 @@ def pct(fraction: float) -> str:
 
 
 # ---- advice as settings --------------------------------------------------------------------------------
-def lr_target(verb: str, factor: float, lr: float | None) -> float | None:
-    if not lr:
-        return None
+FAR = 10  # how far from the optimizer's usual learning rate a moved one may still be
+
+
+def _moved(verb: str, factor: float, lr: float) -> float:
     return float(f"{lr / factor if verb == 'divide' else lr * factor:.1g}")
 
 
-def lr_advice(verb: str, factor: float, lr: float | None) -> str:
-    target = lr_target(verb, factor, lr)
+def lr_target(verb: str, factor: float, lr: float | None, optimizer: str | None = None) -> float | None:
+    """The learning rate `factor` times smaller ('divide') or larger ('multiply'); the optimizer's usual
+    one instead when that would still be more than FAR times too large (or too small) next to it."""
+    if not lr:
+        return None
+    target, usual = _moved(verb, factor, lr), usual_lr(optimizer)
+    if usual and (target > FAR * usual if verb == "divide" else target < usual / FAR):
+        return usual
+    return target
+
+
+def lr_advice(verb: str, factor: float, lr: float | None, optimizer: str | None = None) -> str:
+    target = lr_target(verb, factor, lr, optimizer)
+    if target is not None and target != _moved(verb, factor, lr):  # the usual one: say why
+        far = lr / target if verb == "divide" else target / lr
+        title = OPTIMIZERS.get(optimizer).title
+        return (f"{verb} the learning rate by more than {factor:g}: {lr:g} is {times(far)} "
+                f"{'above' if verb == 'divide' else 'below'} {title}'s usual {target:g}; start from {target:g}")
     return f"{verb} the learning rate by {factor:g}" + (f": {target:g}" if target is not None else "")
 
 
-def lr_change(verb: str, factor: float, lr: float | None) -> dict[str, Any]:
-    target = lr_target(verb, factor, lr)
+def lr_change(verb: str, factor: float, lr: float | None, optimizer: str | None = None) -> dict[str, Any]:
+    target = lr_target(verb, factor, lr, optimizer)
     return {} if target is None else {"lr": target}
 
 

@@ -74,6 +74,10 @@ class Context:
     def live(self) -> bool:
         return self.epochs_planned is not None
 
+    @property
+    def optimizer(self) -> str | None:
+        return (self.config or {}).get("optimizer")
+
 
 # ---- helpers ---------------------------------------------------------------------------------------------
 def reference(c: Curves) -> float:
@@ -131,12 +135,12 @@ def _probe_confirmation(p: ProbeSummary) -> tuple[str, float]:
 # ---- divergence [UMLAUT][AUTOTRAINER][seeds shape 6] -------------------------------------------------------
 def divergence(c: Curves, x: Context) -> Hint | None:
     hint = _divergence(c, x)
-    return replace(hint, change=lr_change("divide", 10, x.lr)) if hint else None
+    return replace(hint, change=lr_change("divide", 10, x.lr, x.optimizer)) if hint else None
 
 
 def _divergence(c: Curves, x: Context) -> Hint | None:
     t = x.t
-    advice = lr_advice("divide", 10, x.lr) + "; if it still blows up, add gradient clipping (clip_norm 1.0)"
+    advice = lr_advice("divide", 10, x.lr, x.optimizer) + "; if it still blows up, add gradient clipping (clip_norm 1.0)"
     i = _first_nonfinite(c)
     if i is not None or c.step_nonfinite_epoch is not None:
         epoch = c.at(i) if i is not None else c.step_nonfinite_epoch
@@ -468,8 +472,8 @@ def oscillation(c: Curves, x: Context) -> Hint | None:
     factor = 10 if biggest > 0.5 else 3
     strength = (len(up) + peaks) / 2 * max(biggest, rel) / rel
     return Hint("oscillation", "Oscillation: the learning rate is too high", "warning", c.at(up[0][0]), evidence,
-                lr_advice("divide", factor, x.lr) + " (or lower it over time: schedule cosine)",
-                min(0.97, confidence(strength, 0.55) + bonus), lr_change("divide", factor, x.lr),
+                lr_advice("divide", factor, x.lr, x.optimizer) + " (or lower it over time: schedule cosine)",
+                min(0.97, confidence(strength, 0.55) + bonus), lr_change("divide", factor, x.lr, x.optimizer),
                 marks=[mark(c.at(i), "loss", c.loss[i]) for i, _ in shown])
 
 
@@ -551,8 +555,8 @@ def too_small_lr(c: Curves, x: Context) -> Hint | None:
         bonus = 0.1
     ratio = late / early if early < 0 else 1.0
     return Hint("too_small_lr", "Slow progress: the learning rate is too small", "info", 1, evidence,
-                lr_advice("multiply", factor, x.lr) + ", or train for more epochs",
-                min(0.95, confidence(ratio / t.decel, 0.5) + bonus), lr_change("multiply", factor, x.lr),
+                lr_advice("multiply", factor, x.lr, x.optimizer) + ", or train for more epochs",
+                min(0.95, confidence(ratio / t.decel, 0.5) + bonus), lr_change("multiply", factor, x.lr, x.optimizer),
                 marks=[mark(c.at(c.n - 1), "val_loss" if series is c.val_loss else "loss", finite[-1])])
 
 
@@ -638,8 +642,8 @@ def fallback(c: Curves, x: Context) -> Hint:
     if late < 0 and falling_share(series) >= 0.5:
         return Hint("too_small_lr", "Slow progress: it is still learning, slowly", "info", 1,
                     f"the loss still falls {pct(-math.expm1(late))} per epoch at the end while {said}",
-                    lr_advice("multiply", 3, x.lr) + ", or train for more epochs", 0.45,
-                    lr_change("multiply", 3, x.lr), marks=[mark(c.at(c.n - 1), "val_loss" if series is c.val_loss
+                    lr_advice("multiply", 3, x.lr, x.optimizer) + ", or train for more epochs", 0.45,
+                    lr_change("multiply", 3, x.lr, x.optimizer), marks=[mark(c.at(c.n - 1), "val_loss" if series is c.val_loss
                                                                 else "loss", series[-1])])
     fix = init_fix(x.config)
     return Hint("plateau", "Plateau: it stopped learning far from a low loss", "warning", max(1, c.at(c.n - 1) - 2),

@@ -95,6 +95,25 @@ def test_a_blow_up_that_stays_up_is_divergence_and_a_spike_it_recovers_from_is_n
     assert family_of_run(spike) != "divergence"
 
 
+def test_a_learning_rate_far_from_the_usual_one_is_sent_to_the_usual_one():
+    loss, val = [1.2, 0.6, 0.4, 6.0, 7.5, 9.0], [1.1, 0.7, 0.5, 6.5, 8.0, 9.5]
+    # SGD at 3: a tenth (0.3) is still 30x SGD's usual 0.01, so the advice goes to 0.01 and says why
+    [h] = diagnose(rows(loss, val, lr=3.0), config={"lr": 3.0, "optimizer": "sgd"}, classes=10)
+    assert h.change == {"lr": 0.01} and "300x above SGD's usual 0.01" in h.advice
+    # SGD at 0.1: a tenth is near the usual one, so a tenth it is
+    [h] = diagnose(rows(loss, val, lr=0.1), config={"lr": 0.1, "optimizer": "sgd"}, classes=10)
+    assert h.change == {"lr": 0.01} and h.advice.startswith("divide the learning rate by 10: 0.01")
+    # Adam at 0.5: a tenth is 50x Adam's usual 0.001
+    [h] = diagnose(rows(loss, val, lr=0.5), config={"lr": 0.5, "optimizer": "adam"}, classes=10)
+    assert h.change == {"lr": 0.001} and "Adam's usual 0.001" in h.advice
+    # too small: Adam at 1e-6, ten times more is still 100x too little
+    n = 20
+    slow = [LN10 * (1 - 0.025 * i) for i in range(n)]
+    acc = [0.12 + 0.03 * i for i in range(n)]
+    [h] = diagnose(rows(slow, slow, acc, acc, lr=1e-6), config={"lr": 1e-6, "optimizer": "adam"}, classes=10)
+    assert h.id == "too_small_lr" and h.change == {"lr": 0.001} and "below Adam's usual 0.001" in h.advice
+
+
 def test_learning_in_epoch_1_then_collapsing_to_chance_is_divergence():
     # momentum SGD at 0.2: it learns in epoch 1, then falls apart and guesses
     loss = [0.9, 2.2, LN10, LN10, LN10, LN10, LN10]
