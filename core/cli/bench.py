@@ -1,5 +1,6 @@
-"""The benchmark commands: `bench` (training speed), `bench-ui` (the live page in a real browser) and
-`bench-diagnosis` (the Curve Doctor on labelled curves). Each imports its benchmark only when it runs:
+"""The benchmark commands: `bench` (training speed), `bench-ui` (the live page in a real browser),
+`bench-class` (a class of headless sessions watching the Wall) and `bench-diagnosis` (the Curve Doctor
+on labelled curves). Each imports its benchmark only when it runs:
 the product never loads core.bench (nor, through it, playwright)."""
 from __future__ import annotations
 
@@ -46,6 +47,19 @@ def register(subparsers) -> None:
     ui.add_argument("--epochs", type=int, default=3, help="epochs per run (default 3)")
     add_json(ui)
     ui.set_defaults(handler=cmd_bench_ui)
+
+    wall = subparsers.add_parser(
+        "bench-class",
+        help="training images/s with a class watching the Wall vs nobody, server CPU per poll, first-run wait",
+        description="A real server and N students on the Wall page (headless Streamlit sessions over its "
+        "websocket, polling as a browser does) while the simple CNN trains on mnist5k into the server's store: "
+        "images/s watched against unwatched, the server's CPU per poll, and the longest wait for a first run "
+        "when 30 people queue one run each.",
+    )
+    wall.add_argument("--students", type=int, default=30, help="sessions watching the Wall (default 30)")
+    wall.add_argument("--epochs", type=int, default=5, help="epochs per training run (default 5)")
+    add_json(wall)
+    wall.set_defaults(handler=cmd_bench_class)
 
     doctor = subparsers.add_parser(
         "bench-diagnosis", help="score the Curve Doctor and published baselines on curves it was not tuned on",
@@ -99,6 +113,21 @@ def cmd_bench_ui(args: argparse.Namespace) -> int:
         print_json(result)
     else:
         print("\n".join(ui.format_lines(result)))
+    return 0
+
+
+def cmd_bench_class(args: argparse.Namespace) -> int:
+    if args.students < 1:
+        raise ConfigError("students", f"must be at least 1 (got {args.students})")
+    if args.epochs < 1:
+        raise ConfigError("epochs", f"must be at least 1 (got {args.epochs})")
+    from core.bench import classroom  # the benchmarks load only when one runs
+
+    result = classroom.measure(args.students, args.epochs, log=progress)
+    if args.json:
+        print_json(result)
+    else:
+        print("\n".join(classroom.format_lines(result)))
     return 0
 
 

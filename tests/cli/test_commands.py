@@ -119,6 +119,7 @@ HELP = {
     "export": ("RUN_ID", "--format", "--out", "--db", "--json"),
     "bench": ("--images", "--concurrency", "--workers", "--fast", "--device", "--json"),
     "bench-ui": ("--repeats", "--epochs", "--json"),
+    "bench-class": ("--students", "--epochs", "--json"),
     "bench-diagnosis": ("--json",),
 }
 
