@@ -9,6 +9,7 @@ snapshot per change).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -118,15 +119,22 @@ MIGRATIONS = (
     ("runs", "cancelled_by", "TEXT NOT NULL DEFAULT ''"),
 )
 # What needs the migrated columns: run after MIGRATIONS. Every write a page shows moves the change
-# counter on (people are left out: their last_seen changes on every visit and no page draws it).
+# counter on (people are left out: their last_seen changes on every visit and no page draws it); the
+# epoch counter leaves out the per-step losses and probes too, which arrive several times a second
+# while a run trains and which per-epoch views (the Wall) never draw.
 COUNTED = {"runs": ("INSERT", "UPDATE", "DELETE"), "epochs": ("INSERT", "UPDATE"), "steps": ("INSERT", "UPDATE"),
            "probes": ("INSERT", "UPDATE"), "hints": ("INSERT", "UPDATE"), "settings": ("INSERT", "UPDATE", "DELETE")}
+PER_STEP = ("steps", "probes")
 AFTER_MIGRATIONS = "\n".join([
     "CREATE INDEX IF NOT EXISTS runs_owner ON runs(owner_id);",
     "INSERT OR IGNORE INTO meta (key, value) VALUES ('changes', 0);",
+    "INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch_changes', 0);",
     *(f"CREATE TRIGGER IF NOT EXISTS count_{table}_{op.lower()} AFTER {op} ON {table} "
       f"BEGIN UPDATE meta SET value = value + 1 WHERE key = 'changes'; END;"
       for table, ops in COUNTED.items() for op in ops),
+    *(f"CREATE TRIGGER IF NOT EXISTS count_epoch_{table}_{op.lower()} AFTER {op} ON {table} "
+      f"BEGIN UPDATE meta SET value = value + 1 WHERE key = 'epoch_changes'; END;"
+      for table, ops in COUNTED.items() if table not in PER_STEP for op in ops),
 ])
 ACTIVE = ("queued", "running")
 
@@ -207,6 +215,8 @@ class RunStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self._counter: sqlite3.Connection | None = None
+        self._counter_lock = threading.Lock()
         with self._write_lock:
             conn = self._conn().raw
             conn.executescript(SCHEMA)
@@ -421,10 +431,17 @@ class RunStore:
         return out
 
     # ---- the class: change counter, people, settings, reset -----------------------------------
-    def changes(self) -> int:
+    def changes(self, per_step: bool = True) -> int:
         """A counter that every write pages show moves on (runs, epochs, steps, probes, hints, settings;
-        from any process): pages can redraw a shared snapshot only when it moved. One tiny query."""
-        return int(self._read("SELECT value FROM meta WHERE key='changes'")[0][0])
+        from any process): pages can redraw a shared snapshot only when it moved. per_step=False: one
+        that per-step losses and probes leave alone, for views of whole epochs. One tiny query on one
+        connection kept for it (a poll runs on a new thread each time: a new connection costs 200x)."""
+        key = "changes" if per_step else "epoch_changes"
+        with self._counter_lock:
+            if self._counter is None:
+                self._counter = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
+                                                check_same_thread=False)
+            return int(self._counter.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()[0])
 
     def touch_person(self, person_id: str, name: str, every: float = 60.0) -> None:
         """Record that a person was seen (first_seen once, last_seen at most once per `every` seconds,
@@ -525,8 +542,14 @@ def _alive(pid: int | None, started: str | None = None) -> bool:
     return now is None or now == started
 
 
+@functools.lru_cache(maxsize=4096)
+def _config(text: str) -> RunConfig:
+    """A stored config, parsed and checked once per distinct text (RunConfig is frozen: sharing is safe)."""
+    return RunConfig.from_json(text, strict=False)
+
+
 def _record(row: sqlite3.Row) -> RunRecord:
     data = dict(row)
-    data["config"] = RunConfig.from_json(data["config"], strict=False)
+    data["config"] = _config(data["config"])
     data["step_settings"] = json.loads(data.get("step_settings") or "{}")
     return RunRecord(**data)

@@ -2,8 +2,9 @@
 and training accuracy per epoch, titled with the owner, the run, its status and its diagnosis), the
 pinned challenge's standings, who is waiting, and one click on a tile to show that run large.
 
-Built for thirty browsers and a projector at once: each poll reads one counter (store.changes()), and
-only when it moved does one session read the store and build the chart (snapshot(), shared by every
+Built for thirty browsers and a projector at once: each poll reads one counter (store.changes(), the
+one that per-step losses and probes leave alone: the Wall draws epochs), and only when it moved does
+one session read the store and build the chart (snapshot(), shared by every
 session through st.cache_data). All tiles are one faceted Vega-Lite chart: one element to send per
 poll, not one per run. Not a page (pages/wall.py is)."""
 from __future__ import annotations
@@ -231,6 +232,6 @@ def live_wall() -> None:
     @st.fragment(run_every=POLL_SECONDS)
     def live() -> None:
         store = get_store()
-        draw(snapshot(str(store.path), store.changes()))
+        draw(snapshot(str(store.path), store.changes(per_step=False)))
 
     live()

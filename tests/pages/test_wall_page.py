@@ -52,7 +52,7 @@ def test_the_wall_shows_each_run_with_its_owner_status_and_best():
     at = page()
     assert not at.info
     assert at.caption[0].value.startswith("1 training · 0 waiting · 2 shown")
-    data = wall_view.snapshot(str(store.path), store.changes())
+    data = wall_view.snapshot(str(store.path), store.changes(per_step=False))
     headers = [t["header"].split("\n") for t in data["tiles"]]
     # the running run first, then the finished ones
     assert headers[0] == [f"Ben · #{ben} sgd run", "epoch 2/3 · best 40.0%", "–"]  # too early for a diagnosis
@@ -74,7 +74,7 @@ def test_the_snapshot_is_built_once_per_store_change(monkeypatch):
     at.run()
     assert len(reads) == 2
     assert at.caption[0].value.startswith("1 training · 0 waiting · 1 shown")
-    data = wall_view.snapshot(str(store.path), store.changes())
+    data = wall_view.snapshot(str(store.path), store.changes(per_step=False))
     assert data["tiles"][0]["epochs_done"] == 2 and len(reads) == 2
 
 

@@ -461,9 +461,10 @@ def test_runs_record_their_owner_and_runs_filters_by_owner(store):
 
 
 def test_changes_moves_on_with_every_write_and_stays_put_without_one(store):
-    seen = [store.changes()]
+    seen, epochs = [store.changes()], [store.changes(per_step=False)]
     run_id = store.create_run(TINY)
-    for write in (
+    per_step = {2, 3}  # the writes the epoch counter leaves alone
+    for i, write in enumerate((
         lambda: None,  # (the create above)
         lambda: store.mark_running(run_id, "cpu"),
         lambda: store.record(run_id, StepReport(step=2, epoch=1, losses=[1.0, 0.9], lr=0.01, grad_norm=1.0)),
@@ -474,15 +475,18 @@ def test_changes_moves_on_with_every_write_and_stays_put_without_one(store):
         lambda: store.finish(run_id, "completed"),
         lambda: store.put_settings({"paused": True}),
         lambda: store.delete(store.create_run(TINY)),
-    ):
+    )):
         write()
         seen.append(store.changes())
+        epochs.append(store.changes(per_step=False))
+        assert (epochs[-1] == epochs[-2]) if i in per_step else (epochs[-1] > epochs[-2]), (i, epochs)
     assert all(b > a for a, b in zip(seen, seen[1:])), seen
     still = store.changes()
     store.get(run_id), store.runs(), store.history(run_id), store.steps(run_id), store.probes(run_id)
     store.overview([run_id]), store.class_overview(), store.settings(), store.version(run_id)
     store.touch_person("c" * 64, "Cleo")  # people are left out: their visits would move it all the time
     assert store.changes() == still == RunStore(store.path).changes()  # the same from another connection
+    assert store.changes(per_step=False) == epochs[-1]
 
 
 def test_touch_person_writes_rarely(store):
