@@ -63,12 +63,12 @@ DASHES = [[1, 0], [8, 4], [2, 3], [10, 3, 2, 3]]
 
 def run_styles(labels: list[str]) -> tuple[alt.Color, alt.StrokeDash]:
     """Colour and dash per run in the order picked: run i gets colour i mod 10, dash i div 10."""
+    legend = alt.Legend(orient="top", title=None, labelLimit=400, columns=2, symbolType="stroke",
+                        symbolStrokeWidth=3, symbolSize=400)  # one legend: Vega-Lite merges the two
     colour = alt.Color("run:N", scale=alt.Scale(domain=labels, range=[PALETTE[i % len(PALETTE)] for i in
-                                                                      range(len(labels))]),
-                       legend=alt.Legend(orient="top", title=None, labelLimit=400, columns=2, symbolStrokeWidth=3))
+                                                                      range(len(labels))]), legend=legend)
     dash = alt.StrokeDash("run:N", scale=alt.Scale(domain=labels, range=[DASHES[(i // len(PALETTE)) % len(DASHES)]
-                                                                         for i in range(len(labels))]),
-                          legend=None)
+                                                                         for i in range(len(labels))]), legend=legend)
     return colour, dash
 
 
