@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from core.bench import recording
+from core.bench.recording import train_recorded
 from core.config import RunConfig
 from core.doctor.baselines import autotrainer, umlaut
 from core.doctor.diagnose import FAMILIES, diagnose, family_of_run
 from core.doctor.hints import FAMILY_OF
-from core.training.events import ProbeReport, StepReport
-from core.training.loop import train
-from core.training.probes import make_probe
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / "assets" / "diagnosis_bench"
 SPLITS = ("tune", "heldout")
@@ -170,19 +169,11 @@ def _round(x: Any, digits: int = 5) -> Any:
 
 
 def _run(cfg: dict, with_probes: bool) -> dict:
-
     config = RunConfig.from_dict(cfg)
-    steps: list[dict] = []
-    probes: dict[int, list[dict]] = {}
-    def emit(event) -> None:
-        if isinstance(event, StepReport):
-            first = event.step - len(event.losses) + 1
-            steps.extend({"step": first + i, "epoch": event.epoch, "loss": v} for i, v in enumerate(event.losses))
-        elif isinstance(event, ProbeReport):
-            probes[event.step] = [{k: v for k, v in layer.items() if k in PROBE_KEYS} for layer in event.layers]
-
     started = time.perf_counter()
-    result = train(config, "cpu", emit=emit, make_probe=make_probe if with_probes else None, probe_every=25)
+    result, steps, probed = train_recorded(config, probes=with_probes, probe_every=25)
+    probes = {step: [{k: v for k, v in layer.items() if k in PROBE_KEYS} for layer in layers]
+              for step, layers in probed.items()}
     stride = max(1, math.ceil(len(steps) / MAX_STEPS_KEPT))
     kept_steps = [s for i, s in enumerate(steps) if i % stride == 0 or not math.isfinite(s["loss"])]
     keys = sorted(probes)
@@ -265,24 +256,8 @@ def inputs(run: dict, use_probes: bool = True) -> dict:
 
 
 def scores(pairs: list[tuple[str, str]], labels=LABELS) -> dict:
-    """Per-class precision/recall/F1, macro-F1 and the false-alarm rate on healthy runs."""
-    per = {}
-    for lab in labels:
-        tp = sum(1 for t, p in pairs if t == lab and p == lab)
-        fp = sum(1 for t, p in pairs if t != lab and p == lab)
-        fn = sum(1 for t, p in pairs if t == lab and p != lab)
-        prec = tp / (tp + fp) if tp + fp else 0.0
-        rec = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        per[lab] = {"precision": round(prec, 3), "recall": round(rec, 3), "f1": round(f1, 3), "support": tp + fn}
-    healthy = [p for t, p in pairs if t == "healthy"]
-    return {
-        "per_class": per,
-        "macro_f1": round(sum(v["f1"] for v in per.values()) / len(per), 3),
-        "false_alarm_rate": round(sum(1 for p in healthy if p != "healthy") / len(healthy), 3) if healthy else None,
-        "accuracy": round(sum(1 for t, p in pairs if t == p) / len(pairs), 3) if pairs else None,
-        "runs": len(pairs),
-    }
+    """Per-class precision/recall/F1, macro-F1 (over every label) and the false-alarm rate on healthy runs."""
+    return recording.scores(pairs, labels)
 
 
 def evaluate(bench_dir: Path = BENCH_DIR) -> dict:

@@ -18,29 +18,17 @@ import pandas as pd
 import torch
 
 from core.bench.loso import CORPUS
+from core.bench.recording import train_recorded
 from core.catalog.datasets import classes_of
 from core.config import RunConfig
 from core.doctor.diagnose import diagnose, family_of_run
 from core.errors import ConfigError
-from core.training.events import ProbeReport, StepReport
-from core.training.loop import train
-from core.training.probes import make_probe
 
 WITHIN = 0.02  # "trains well": within 2 points of the verified counterfactual's best validation accuracy
 
 
 def _train(config: RunConfig) -> tuple[list[dict], list[dict], dict[int, list[dict]]]:
-    steps: list[dict] = []
-    probes: dict[int, list[dict]] = {}
-
-    def emit(event) -> None:
-        if isinstance(event, StepReport):
-            first = event.step - len(event.losses) + 1
-            steps.extend({"step": first + i, "epoch": event.epoch, "loss": v} for i, v in enumerate(event.losses))
-        elif isinstance(event, ProbeReport):
-            probes[event.step] = event.layers
-
-    result = train(config, "cpu", emit=emit, make_probe=make_probe)
+    result, steps, probes = train_recorded(config)
     return result.history, steps, probes
 
 

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 
 import torch
 
+from core.bench.recording import train_recorded
 from core.catalog.datasets import classes_of
 from core.config import RunConfig
 from core.doctor.diagnose import diagnose
 from core.presets import PRESETS, Preset
-from core.training.events import ProbeReport, StepReport
 from core.training.loop import train
-from core.training.probes import make_probe, probe_at_init
+from core.training.probes import probe_at_init
 
 
 @dataclass
@@ -43,17 +43,7 @@ def check(preset: Preset, seed: int, shortened: bool = False) -> Check:
     config = RunConfig(**changes)
     chance = math.log(classes_of(config.dataset))
     wanted = {c.quantity for c in preset.claims}
-    steps: list[dict] = []
-    probes: dict[int, list[dict]] = {}
-
-    def emit(event) -> None:
-        if isinstance(event, StepReport):
-            first = event.step - len(event.losses) + 1
-            steps.extend({"step": first + i, "epoch": event.epoch, "loss": v} for i, v in enumerate(event.losses))
-        elif isinstance(event, ProbeReport):
-            probes[event.step] = event.layers
-
-    result = train(config, "cpu", emit=emit, make_probe=make_probe)
+    result, steps, probes = train_recorded(config)
     history = result.history
     hints = diagnose(history, steps, probes, classes_of(config.dataset), config.to_dict(), config.epochs)
     out = Check(preset.key, seed, shortened, history=history,

@@ -18,6 +18,7 @@ from typing import Callable
 
 import pandas as pd
 
+from core.bench import recording
 from core.doctor.baselines import autotrainer, umlaut
 from core.doctor.diagnose import diagnose, family_of_run
 from core.doctor.hints import FAMILIES, FAMILY_OF
@@ -71,25 +72,9 @@ def load_corpus(folder: Path = CORPUS) -> list[Case]:
 
 
 def scores(pairs: list[tuple[str, str | None]]) -> dict:
-    """Per-family precision/recall/F1, macro-F1, accuracy and the false-alarm rate on healthy runs."""
-    per = {}
-    for lab in FAMILIES:
-        tp = sum(1 for t, p in pairs if t == lab and p == lab)
-        fp = sum(1 for t, p in pairs if t != lab and p == lab)
-        fn = sum(1 for t, p in pairs if t == lab and p != lab)
-        prec = tp / (tp + fp) if tp + fp else 0.0
-        rec = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        per[lab] = {"precision": round(prec, 3), "recall": round(rec, 3), "f1": round(f1, 3), "support": tp + fn}
-    present = [lab for lab in FAMILIES if per[lab]["support"]]
-    healthy = [p for t, p in pairs if t == "healthy"]
-    return {
-        "macro_f1": round(sum(per[lab]["f1"] for lab in present) / max(1, len(present)), 3),
-        "false_alarm_rate": round(sum(p != "healthy" for p in healthy) / len(healthy), 3) if healthy else None,
-        "accuracy": round(sum(t == p for t, p in pairs) / len(pairs), 3) if pairs else None,
-        "runs": len(pairs),
-        "per_class": per,
-    }
+    """Per-family precision/recall/F1, macro-F1 (over the families present), accuracy and the false-alarm
+    rate on healthy runs."""
+    return recording.scores(pairs, FAMILIES, present_only=True)
 
 
 @lru_cache(maxsize=None)

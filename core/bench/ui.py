@@ -20,11 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.bench.harness import ROOT, Server, open_group, set_number
 from core.errors import UserError
 from core.runs.store import RunStore
-from core.bench.harness import ROOT, Server, open_group, set_number
 
-FIRST_POINT_JS = """(run) => Array.from(document.querySelectorAll('h3')).some(h => h.textContent.includes('#' + run + ' '))
+FIRST_POINT_JS = """(run) => Array.from(document.querySelectorAll('h3, h4')).some(h => h.textContent.includes('#' + run + ' '))
     && Array.from(document.querySelectorAll('[data-testid=stVegaLiteChart] [aria-label]'))
        .some(e => (e.getAttribute('aria-label') || '').includes('series: every step;'))"""
 
