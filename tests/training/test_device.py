@@ -32,11 +32,11 @@ def test_the_trainer_picks_per_device_what_keeps_the_numbers(monkeypatch):
     monkeypatch.delenv("TUNELAB_FAST", raising=False)
     m = models()
     # CPU: channels_last for conv nets (faster, same numbers up to rounding), not with batch norm
-    # (its channels_last kernel computes the variance another way), never bf16
+    # (its channels_last kernel computes the variance another way), bf16 only when asked for
     assert step_settings(m["conv"], CPU) == StepSettings(amp=False, channels_last=True, fast=False)
     assert step_settings(m["conv_bn"], CPU) == StepSettings(amp=False, channels_last=False, fast=False)
     assert step_settings(m["dense"], CPU) == StepSettings()
-    assert step_settings(m["conv"], CPU, amp=True).amp is False
+    assert step_settings(m["conv"], CPU, amp=True).amp is True
     # CUDA: bf16 autocast and channels_last for every conv net
     assert step_settings(m["conv"], CUDA) == StepSettings(amp=True, channels_last=True, fast=False)
     assert step_settings(m["conv_bn"], CUDA).channels_last is True
@@ -44,6 +44,8 @@ def test_the_trainer_picks_per_device_what_keeps_the_numbers(monkeypatch):
     monkeypatch.setenv("TUNELAB_AMP", "0")
     monkeypatch.setenv("TUNELAB_FAST", "1")
     assert step_settings(m["conv"], CUDA).amp is False and step_settings(m["conv"], CUDA).fast is True
+    monkeypatch.setenv("TUNELAB_AMP", "1")
+    assert step_settings(m["conv"], CPU).amp is True and step_settings(m["dense"], CPU).amp is True
     assert step_settings(m["conv"], CUDA, amp=True, fast=False) == StepSettings(amp=True, channels_last=True, fast=False)
 
 
