@@ -191,12 +191,13 @@ class ActiveRuns(UserError):
 @dataclass(frozen=True)
 class ClassRow:
     """One run on the class's wall: the run, its owner's name, epochs done, best validation accuracy
-    and the title of its first hint."""
+    and the title and family (healthy, divergence, ...) of its first hint."""
 
     run: RunRecord
     epochs_done: int
     best_val_accuracy: float | None
     diagnosis: str
+    family: str = ""
 
     @property
     def owner_name(self) -> str:
@@ -427,7 +428,9 @@ class RunStore:
         for row in rows:
             data = dict(row)
             epochs, best, hint = data.pop("wall_epochs"), data.pop("wall_best"), data.pop("wall_hint")
-            out.append(ClassRow(_record(data), epochs, best, json.loads(hint).get("title", "") if hint else ""))
+            body = json.loads(hint) if hint else {}
+            out.append(ClassRow(_record(data), epochs, best, body.get("title", ""),
+                                body.get("family") or body.get("id", "")))
         return out
 
     # ---- the class: change counter, people, settings, reset -----------------------------------

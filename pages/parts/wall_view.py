@@ -29,8 +29,11 @@ COLUMNS = 4
 TILE_WIDTH, TILE_HEIGHT = 180, 80  # pixels per small chart: 4 across beside the standings, 3 rows, at 1280x720
 STANDINGS = 10
 LABEL_CHARS = 28  # per header line (what is longer than the tile is cut with an ellipsis too)
-STATUS_COLOUR = {"running": "#1f77b4", "completed": "#2ca02c", "diverged": "#d62728", "failed": "#7f7f7f",
-                 "cancelled": "#8c6d31", "interrupted": "#9467bd", "queued": "#bcbd22"}
+# A tile's colour: blue while training; a finished run green when healthy, orange when its diagnosis
+# names a problem (the class sees at a glance who needs help), red when it diverged or failed.
+STATUS_COLOUR = {"running": "#1f77b4", "completed": "#2ca02c", "a problem": "#ff7f0e", "diverged": "#d62728",
+                 "failed": "#d62728", "cancelled": "#8c6d31", "interrupted": "#9467bd", "queued": "#bcbd22"}
+NO_PROBLEM = ("", "healthy", "too_early", "not_judged")
 PICK = "pick"  # the chart's click selection
 
 
@@ -53,6 +56,13 @@ def _diagnosis(row: ClassRow, history: list[dict]) -> str:
     return hints[0].title if hints else ""
 
 
+def shade(row: ClassRow) -> str:
+    """The tile's colour key (STATUS_COLOUR)."""
+    if row.status == "completed" and row.family not in NO_PROBLEM:
+        return "a problem"
+    return row.status
+
+
 def _tile(row: ClassRow, history: list[dict]) -> dict:
     run = row.run
     owner = row.owner_name or "nobody"
@@ -60,12 +70,13 @@ def _tile(row: ClassRow, history: list[dict]) -> dict:
     progress = f"epoch {row.epochs_done}/{run.config.epochs}" if row.status == "running" else row.status
     diagnosis = _diagnosis(row, history)
     return {
-        "run_id": run.id, "owner": owner, "name": run.name, "status": row.status, "diagnosis": diagnosis,
+        "run_id": run.id, "owner": owner, "name": run.name, "status": row.status, "shade": shade(row),
+        "diagnosis": diagnosis,
         "epochs_done": row.epochs_done, "epochs": run.config.epochs, "best_val_accuracy": row.best_val_accuracy,
         # the chart's header, three lines (split on "\n" in the spec): who and which run; status and best;
         # the diagnosis. Words, not the status icons: a projector's browser may lack a colour emoji font.
         "header": "\n".join((f"{_short(owner, 14)} · #{run.id} {_short(run.name, LABEL_CHARS - 16)}".rstrip(),
-                             f"{progress}{best}", _short(diagnosis or "–"))),
+                             f"{progress}{best}", _short(diagnosis.split(":")[0] or "–"))),
     }
 
 
@@ -95,7 +106,7 @@ def wall_chart(tiles: list[dict], points: list[dict]) -> dict:
         {"transform": only("datum.series == 'validation'"),
          "mark": {"type": "line", "strokeWidth": 3, "point": {"size": 30}, "clip": True},
          "encoding": {"x": x, "y": y, "detail": by_run,
-                      "color": {"field": "status", "type": "nominal", "title": None,
+                      "color": {"field": "shade", "type": "nominal", "title": None,
                                 "scale": {"domain": statuses, "range": [STATUS_COLOUR[s] for s in statuses]},
                                 "legend": None},
                       "tooltip": [{"field": "epoch", "type": "quantitative"},
@@ -103,7 +114,7 @@ def wall_chart(tiles: list[dict], points: list[dict]) -> dict:
                                    "title": "validation accuracy"}]}},
     ]
     blank = dict.fromkeys(("epochs", "tooltip", "epoch", "series", "value"))  # (Arrow wants one set of columns)
-    rows = [{**blank, "kind": "cell", "run_id": t["run_id"], "header": t["header"], "status": t["status"],
+    rows = [{**blank, "kind": "cell", "run_id": t["run_id"], "header": t["header"], "shade": t["shade"],
              "epochs": max(1, t["epochs"]), "tooltip": f"#{t['run_id']} {t['name']} · {t['owner']}"} for t in tiles]
     rows += [{**blank, "kind": "point", **p} for p in points]
     spec = {
@@ -157,7 +168,7 @@ def snapshot(db_path: str, changes: int) -> dict:
                 value = _finite(epoch.get(column))
                 if value is not None:
                     points.append({"run_id": row.run.id, "header": tiles[-1]["header"], "epoch": epoch["epoch"],
-                                   "series": series, "value": value, "status": row.status})
+                                   "series": series, "value": value, "shade": tiles[-1]["shade"]})
     waiting = [{"run_id": r.run.id, "owner": r.owner_name or "nobody"} for r in sorted(rows, key=lambda r: r.run.id)
                if r.status == "queued"]
     counts = {status: sum(r.status == status for r in rows) for status in ("running", "queued")}

@@ -113,3 +113,18 @@ def test_a_bad_run_number_is_a_clear_error():
     at = page({"run": "abc"})
     assert "run" in at.error[0].value and "?run=3" in at.error[0].value
     assert at.caption[0].value.startswith("0 training")  # the wall is still shown
+
+
+def test_a_finished_run_with_a_problem_is_orange_and_a_healthy_one_green():
+    store = RunStore()
+    sick = run_with_epochs(store, ("a" * 64, "Ana"), [0.1, 0.1, 0.1], name="adam 0.5")
+    store.save_hints(sick, [{"id": "divergence", "family": "divergence", "title": "Divergence: it blew up"}])
+    well = run_with_epochs(store, ("b" * 64, "Ben"), [0.5, 0.8, 0.9], name="adam 1e-3")
+    store.save_hints(well, [{"id": "healthy", "family": "healthy", "title": "Healthy training"}])
+    page()
+    tiles = {t["run_id"]: t for t in wall_view.snapshot(str(store.path), store.changes(per_step=False))["tiles"]}
+    assert (tiles[sick]["shade"], tiles[well]["shade"]) == ("a problem", "completed")
+    assert tiles[sick]["header"].endswith("\nDivergence")  # the title up to its colon: a tile is narrow
+    colours = dict(zip(*(wall_view.wall_chart(list(tiles.values()), [])["spec"]["layer"][3]
+                         ["encoding"]["color"]["scale"][k] for k in ("domain", "range"))))
+    assert colours["a problem"] == "#ff7f0e" and colours["completed"] == "#2ca02c"
