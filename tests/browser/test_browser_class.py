@@ -110,6 +110,13 @@ def test_two_students_and_the_teacher(tmp_path, monkeypatch):
                 projector.wait_for_timeout(500)  # no reload: the Wall polls by itself
             assert epochs_on_wall(projector, 1) > before >= 0, wall_text(projector)
             assert epochs_on_wall(projector, 2) >= 0
+            # one click on a tile shows that run large (the first tile: the oldest run training, Ana's)
+            wait_until_idle(projector)
+            chart = projector.locator("[data-testid=stVegaLiteChart]").first.bounding_box()
+            projector.mouse.click(chart["x"] + 150, chart["y"] + 90)
+            projector.wait_for_url("**/wall?run=1")
+            projector.get_by_role("button", name="← Back to the Wall").wait_for()
+            projector.get_by_role("heading", name=re.compile(r"#1 .* · Ana$")).wait_for()
 
             teacher = new_person(chromium)
             teacher.goto(server.url + "/train?run=2")
