@@ -26,6 +26,13 @@ with start[2].container(border=True):
     st.caption("Upload a Keras or TensorBoard CSV, or pick a stored run: oscillation, overfitting, too small "
                "a learning rate, bad initialization or divergence, with the evidence and the fix.")
 
+with st.container(border=True):
+    wall, teacher, how = st.columns([1, 1, 3], vertical_alignment="center")
+    wall.page_link("pages/wall.py", label="**Wall**", icon="🧱")
+    teacher.page_link("pages/teacher.py", label="**Teacher**", icon="🧑‍🏫")
+    how.caption("In class: start the server with a class key (TUNELAB_CLASS_KEY); each student types a name, "
+                "the Wall shows everyone's runs live on the projector, and whoever types the key is the teacher.")
+
 left, right = st.columns(2)
 with left:
     st.subheader("Data sets")

@@ -8,7 +8,7 @@ def test_home_page_lists_data_sets_and_notes_without_errors():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()  # the home page is the default
     assert not at.exception
     links = [link.proto.page for link in at.get("page_link")]
-    assert links == ["train", "saturation_lab", "curve_doctor"]  # the pages' URLs
+    assert links == ["train", "saturation_lab", "curve_doctor", "wall", "teacher"]  # the pages' URLs
     assert at.title[0].value == "TuneLab"
     text = " ".join(m.value for m in at.markdown)
     assert "MNIST 5k (built in)" in text and "Simple CNN" in text
