@@ -26,3 +26,13 @@ def tunelab_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("TUNELAB_OFFLINE", "1")
     monkeypatch.delenv("TUNELAB_CLASS_KEY", raising=False)  # single-user mode unless a test sets a key
     return home
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """For modules of small nets (`pytestmark = pytest.mark.usefixtures("one_torch_thread")`): one
+    thread is as fast, and a second one only fights other work for the CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -458,6 +458,11 @@ class RunStore:
             "ON CONFLICT(id) DO UPDATE SET name=excluded.name, last_seen=excluded.last_seen",
             (person_id, name, now, now))
 
+    def person_name(self, person_id: str) -> str:
+        """The name a person last typed ("" for someone never seen)."""
+        rows = self._read("SELECT name FROM people WHERE id=?", (person_id,))
+        return rows[0]["name"] if rows else ""
+
     def people(self) -> list[dict]:
         """Everyone seen, most recently seen first: id, name, first_seen, last_seen."""
         return [dict(r) for r in self._read("SELECT * FROM people ORDER BY last_seen DESC, id")]

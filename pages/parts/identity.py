@@ -19,7 +19,7 @@ from core.errors import UserError
 from core.runs import people
 from core.runs.classroom import Classroom
 from core.runs.people import Person
-from pages.parts.ui import get_classroom, get_store, show_user_error
+from pages.parts.ui import get_classroom, get_store, secret, show_user_error
 
 log = logging.getLogger("tunelab.ui")
 
@@ -30,10 +30,7 @@ NAME_KEY, CLASS_KEY_BOX = "identity_name", "identity_class_key"
 
 def oidc_configured() -> bool:
     """Whether the server configures st.login (an [auth] section in its secrets)."""
-    try:
-        return "auth" in st.secrets
-    except Exception:  # no secrets file at all: Streamlit raises on first access
-        return False
+    return secret("auth") is not None
 
 
 def browser_token() -> str:
@@ -70,13 +67,6 @@ def _write_cookie(container, token: str) -> None:
         st.session_state.pop("identity_new_token", None)
 
 
-def _known_name(person_id: str) -> str:
-    for row in get_store().people():
-        if row["id"] == person_id:
-            return row["name"]
-    return ""
-
-
 def _oidc_person(container, classroom: Classroom) -> Person | None:
     if not st.user.is_logged_in:
         container.button("Log in", on_click=st.login, key="identity_login", type="primary")
@@ -102,7 +92,7 @@ def identity_box(container=None) -> Person | None:
             token = browser_token()
             _write_cookie(container, token)
             if NAME_KEY not in st.session_state:
-                st.session_state[NAME_KEY] = _known_name(people.person_id(token))
+                st.session_state[NAME_KEY] = get_store().person_name(people.person_id(token))
             name = container.text_input("Your name", key=NAME_KEY, max_chars=people.MAX_NAME,
                                         placeholder="the name the class sees",
                                         help="Shown next to your runs. Two people may pick the same name and stay "

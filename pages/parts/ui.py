@@ -41,20 +41,20 @@ def get_store() -> RunStore:
     return store
 
 
-def secrets_class_key() -> str | None:
-    """The class key from .streamlit/secrets.toml (class_key = "..."), if the server has one."""
+def secret(name: str):
+    """One entry of .streamlit/secrets.toml (class_key = "...", an [auth] section), or None."""
     try:
-        value = st.secrets.get("class_key")
+        return st.secrets.get(name)
     except Exception:  # no secrets file: Streamlit raises on first access
         return None
-    return str(value) if value else None
 
 
 @st.cache_resource(show_spinner=False)
 def get_classroom() -> Classroom:
     """The class around the server's store: its key ($TUNELAB_CLASS_KEY, or class_key in the
     secrets), its people and the teacher's settings. Without a key: single-user mode."""
-    return Classroom(get_store(), class_key=secrets_class_key())
+    key = secret("class_key")
+    return Classroom(get_store(), class_key=str(key) if key else None)
 
 
 @st.cache_resource(show_spinner=False)

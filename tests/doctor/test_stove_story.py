@@ -12,7 +12,6 @@ import math
 import re
 
 import pytest
-import torch
 
 from core.config import RunConfig
 from core.doctor import stove_story
@@ -33,13 +32,7 @@ FIELDS = {"saturated_fraction", "dead_fraction", "act_std", "grad_norm"}
 RELATIONS = {"<", "<=", ">", ">=", "==", "between", "not finite"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Small nets: one thread is as fast, and a second one only fights other work for the CPU.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @functools.lru_cache(maxsize=None)

@@ -14,18 +14,14 @@ from core.config import GROUPS, RunConfig
 from core.presets import PRESETS
 from core.runs.store import RunStore
 from tests.export.test_script import HOSTILE_NAMES
+from tests.pages.support import open_page
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "train.py")
 SMALL = dict(knob_dataset="digits", knob_model="mlp", knob_epochs=5, knob_batch_size=128)
 
 
 def page(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(PAGE, query)
 
 
 def set_knobs(at: AppTest, **values) -> AppTest:

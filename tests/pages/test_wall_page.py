@@ -14,18 +14,14 @@ from core.runs.people import new_token
 from core.runs.store import RunStore
 from core.training.events import EpochEnd
 from pages.parts import wall_view
+from tests.pages.support import open_page
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "wall.py")
 SMALL = RunConfig(dataset="digits", model="mlp", epochs=3, batch_size=128)
 
 
 def page(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(PAGE, query)
 
 
 def run_with_epochs(store: RunStore, owner: tuple[str, str], accuracies: list[float], status: str = "completed",

@@ -88,21 +88,8 @@ def teacher(classroom) -> Person:
 
 
 @pytest.fixture
-def make_worker(store, classroom):
-    workers: list[Worker] = []
-
-    def make(**kwargs) -> Worker:
-        kwargs.setdefault("device", "cpu")
-        kwargs.setdefault("make_probe", None)
-        kwargs.setdefault("classroom", classroom)
-        worker = Worker(kwargs.pop("store", store), **kwargs)
-        workers.append(worker)
-        return worker
-
-    yield make
-    for worker in workers:
-        worker.shutdown(timeout=30)
-    assert not any(t.is_alive() for w in workers for t in w._threads), "a worker thread outlived shutdown"
+def worker_defaults(classroom) -> dict:
+    return {"make_probe": None, "classroom": classroom}
 
 
 def wait_for(predicate, timeout: float = 30.0, what: str = "") -> None:

@@ -50,28 +50,6 @@ class Gate:
         return train(config, device, cancel=cancel, **kwargs)
 
 
-@pytest.fixture
-def store(tunelab_home) -> RunStore:
-    return RunStore()
-
-
-@pytest.fixture
-def make_worker(store):
-    """Workers on the CPU, each shut down when the test ends (whatever happened)."""
-    workers: list[Worker] = []
-
-    def make(store_=None, **kwargs) -> Worker:
-        kwargs.setdefault("device", "cpu")
-        worker = Worker(store_ or store, **kwargs)
-        workers.append(worker)
-        return worker
-
-    yield make
-    for worker in workers:
-        worker.shutdown(timeout=30)
-    assert not any(t.is_alive() for w in workers for t in w._threads), "a worker thread outlived shutdown"
-
-
 def wait_until(predicate, worker: Worker, timeout: float = 30.0, what: str = "") -> None:
     """Poll `predicate` until it holds; fail if the worker goes idle first or the deadline passes."""
     deadline = time.monotonic() + timeout

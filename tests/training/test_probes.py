@@ -33,13 +33,7 @@ LAYER_KEYS = {"layer", "name", "act_mean", "act_std", "saturated_fraction", "dea
 CHANCE = math.log(10)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # These nets are small: one thread is as fast, and a second one only fights other work for the CPU.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)
