@@ -6,17 +6,17 @@ from __future__ import annotations
 import json
 import math
 import random
-from pathlib import Path
 
 import pytest
 import torch
 
-from core.config import RunConfig
 from core.training.loop import train
 from core.training.lr_finder import analyse_range_test, lr_range_test, lr_schedule
+from tests.golden.replay import LR_FINDER, replay_range_test
+from tests.numerics import RECORDED_RTOL, worst_gap
 from tests.runs.test_sweeps import cli, tiny, tiny_flags
 
-GOLDEN = json.loads((Path(__file__).parents[1] / "golden" / "lr_finder_before_restructure.json").read_text())
+STOP_SLACK = 3  # steps: where a ramp that ends on a rounding-sensitive event stops, give or take
 
 
 @pytest.fixture
@@ -27,20 +27,25 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("name", list(GOLDEN))
+@pytest.mark.parametrize("name", list(LR_FINDER))
 def test_the_range_test_on_the_one_loop_gives_the_old_standalone_loops_numbers(name, one_thread):
-    case = GOLDEN[name]
-    kwargs = {k: (math.inf if v == "inf" else v) for k, v in case["kwargs"].items()}
-    result = lr_range_test(RunConfig(**case["config"]), **kwargs)
-    assert result.lrs == case["lrs"]
-    assert result.stop_reason == case["stop_reason"]
-    losses = [None if math.isnan(v) else v for v in result.losses]
-    if RunConfig(**case["config"]).model == "mlp":  # the same step settings as then: bit for bit
-        assert losses == case["losses"]
-        assert (result.suggested_lr, result.edge_lr) == (case["suggested_lr"], case["edge_lr"])
-    else:  # the CNN now trains in channels_last: the same up to float rounding
-        assert losses == [pytest.approx(v, rel=1e-5) for v in case["losses"]]
-        assert result.suggested_lr == pytest.approx(case["suggested_lr"], rel=0.05)
+    """The recorded range tests (tests/golden/), within the tolerance for numbers from another machine.
+    The learning rates are plain float arithmetic: exact everywhere. The losses are compared while the
+    run is still learning (up to the recorded edge, where the loss starts to climb); past it a ramp to
+    1e6 amplifies rounding without bound (one CPU's NaN is another's huge finite loss), so there only
+    the stop is checked: the same kind of stop, after the edge."""
+    case, got = LR_FINDER[name], replay_range_test(name)
+    n = min(len(got["lrs"]), len(case["lrs"]))
+    assert got["lrs"][:n] == case["lrs"][:n]
+    tame = next(i for i, lr in enumerate(case["lrs"]) if lr >= case["edge_lr"])
+    assert worst_gap(got["losses"][:tame], case["losses"][:tame]) <= RECORDED_RTOL
+    assert got["suggested_lr"] == pytest.approx(case["suggested_lr"], rel=0.05)
+    assert got["edge_lr"] == pytest.approx(case["edge_lr"], rel=0.25)
+    if "NaN" in case["stop_reason"]:  # chaotic past the edge: any blow-up, past the edge
+        assert got["stop_reason"].startswith(("the loss was NaN", "reached the end")) and len(got["lrs"]) > tame
+    else:
+        assert got["stop_reason"] == case["stop_reason"]
+        assert abs(len(got["lrs"]) - len(case["lrs"])) <= STOP_SLACK
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
@@ -65,9 +70,12 @@ def test_lr_range_test_on_sgd_ramped_to_1e3_stops_and_reports_the_edge():
 
 
 def test_lr_range_test_survives_a_real_nan_and_stops_on_it():
-    """A deep net with momentum ramped to 1e6 with the 4x rule switched off: the loss overflows to inf
-    and NaN. The test stops after three NaN steps, without an exception, and still has its answer."""
-    result = lr_range_test(tiny(depth=4, width=64, optimizer="momentum"), end=1e6,
+    """A deep net with momentum ramped on towards 1e30 with the 4x rule switched off (570 steps: the
+    same 15 steps a decade as the usual ramp): float32 ends at 3.4e38, so the weights overflow to inf
+    and the loss to NaN on every CPU (ramped only to 1e6, one CPU's loss overflowed and another's stayed
+    huge but finite). The test stops after three NaN steps, without an exception, and still has its
+    answer."""
+    result = lr_range_test(tiny(depth=4, width=64, optimizer="momentum"), end=1e30, steps=570,
                            diverge_factor=math.inf)
     assert "NaN or infinite for 3 steps" in result.stop_reason and result.nan_steps >= 3
     assert all(math.isnan(v) for v in result.losses[-3:])
