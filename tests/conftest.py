@@ -1,4 +1,5 @@
-"""Shared test set-up: offline, a fresh TuneLab home per test, few threads (CI has 2 cores)."""
+"""Shared test set-up: offline, a fresh TuneLab home per test, few threads (CI has 2 cores, and make
+test runs a pytest-xdist worker on each)."""
 from __future__ import annotations
 
 import os
@@ -13,7 +14,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 os.environ["TUNELAB_OFFLINE"] = "1"
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Under pytest-xdist (make test: one worker per core) each worker trains on one thread, so two
+# workers fill two cores without fighting over them; alone, up to two threads.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
 
 
 @pytest.fixture(autouse=True)
