@@ -17,7 +17,7 @@ KEYS = ("students", "training_images_per_s_watched", "training_images_per_s_unwa
 
 @pytest.fixture(scope="module")
 def result() -> dict:
-    return classroom.measure(students=3, epochs=2, repeats=1, owners=3, train_subset=2000)
+    return classroom.measure(students=3, epochs=2, repeats=1, owners=3, train_subset=1000)  # (wiring, not learning)
 
 
 @pytest.mark.slow

@@ -361,7 +361,9 @@ def test_a_student_cannot_cancel_or_delete_anothers_run_and_the_teacher_can(stor
     ana, ben = (classroom.identify(new_token(), name) for name in ("Ana", "Ben"))
     running = worker.submit(TINY, name="ana's", by=ana)
     waiting = worker.submit(TINY, by=ana)
-    wait_for(lambda: worker.running() == [running], what="Ana's run to start")
+    # (a slot takes the run, then its lifecycle marks it running in the store: wait for both)
+    wait_for(lambda: worker.running() == [running] and store.get(running).status == "running",
+             what="Ana's run to start")
 
     for action in (worker.cancel, worker.delete):
         for run_id in (running, waiting):
