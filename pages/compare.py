@@ -12,6 +12,7 @@ from core.runs.compare import compare_groups, differing_settings, final_values, 
 from core.errors import ConfigError
 from core.runs.store import RunRecord
 from pages.parts.run_charts import FONT
+from pages.parts import icons
 from pages.parts.ui import get_store, show_user_error, use_app_navigation
 
 MAX_RUNS = 1000
@@ -83,7 +84,7 @@ def overlay_chart(histories: dict[RunRecord, list[dict]], metric: str):
         x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
         y=alt.Y("value:Q", title=metric, axis=alt.Axis(format="%" if percent else "")),
         color=colour, strokeDash=dash,
-        tooltip=["run", "epoch", alt.Tooltip("value:Q", format=".2%" if percent else ".4g")],
+        tooltip=["run:N", "epoch:Q", alt.Tooltip("value:Q", format=".2%" if percent else ".4g")],
     ).properties(height=380).configure_axis(labelFontSize=FONT, titleFontSize=FONT).configure_legend(
         labelFontSize=FONT)
 
@@ -102,7 +103,7 @@ def band_chart(groups: dict[str, list[list[dict]]], metric: str):
     band = base.mark_area(opacity=0.25).encode(y=alt.Y("low:Q", title=f"{metric} (mean, band = min to max)"),
                                                y2="high:Q")
     line = base.mark_line(point=True, strokeWidth=3).encode(
-        y="mean:Q", tooltip=["group", "epoch", alt.Tooltip("mean:Q", format=".4g"), "runs"])
+        y="mean:Q", tooltip=["group:N", "epoch:Q", alt.Tooltip("mean:Q", format=".4g"), "runs:Q"])
     return alt.layer(band, line).properties(height=340).configure_axis(labelFontSize=FONT, titleFontSize=FONT)
 
 
@@ -117,7 +118,7 @@ def settings_table(selected: list[RunRecord]) -> None:
 
 
 use_app_navigation()
-st.title("⚖️ Compare runs")
+st.title(f"{icons.COMPARE} Compare runs")
 store = get_store()
 every = store.runs(limit=MAX_RUNS)
 if not every:

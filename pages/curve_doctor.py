@@ -4,11 +4,12 @@ from __future__ import annotations
 import streamlit as st
 
 from core.doctor.diagnose import Hint, classes_seen, diagnose_loaded
-from core.doctor.history_io import MAX_BYTES, HistoryFileError, read_histories
+from core.doctor.history_io import MAX_BYTES, MAX_MEGABYTES, HistoryFileError, read_histories, too_big
 from core.errors import UserError
 from core.runs.lifecycle import stored_diagnosis
 from core.runs.store import RunStore
 from pages.parts.hint_view import hint_chart, render_hints
+from pages.parts import icons
 from pages.parts.ui import get_store, plain, use_app_navigation
 
 UPLOAD, STORED = "Upload CSV files", "Stored runs"
@@ -32,10 +33,10 @@ def uploaded_cases(files, classes: int | None) -> None:
     for upload in files:
         try:
             if upload.size > MAX_BYTES:
-                raise HistoryFileError(upload.name, f"is {upload.size / 1e6:.1f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB")
+                raise HistoryFileError(upload.name, too_big(upload.size))
             segments = read_histories(upload.getvalue(), upload.name)
         except UserError as exc:
-            st.error(str(exc), icon="⚠️")
+            st.error(str(exc), icon=icons.ERROR)
             continue
         for i, loaded in enumerate(segments):
             notes = list(loaded.notes)
@@ -65,7 +66,7 @@ def stored_cases(store: RunStore) -> None:
 
 
 use_app_navigation()
-st.title("🩺 Curve Doctor")
+st.title(f"{icons.CURVE_DOCTOR} Curve Doctor")
 st.markdown(
     "Curves tell you what went wrong: oscillation, overfitting, a learning rate that is too small, a bad "
     "initialization, divergence. Upload Keras `CSVLogger` files, PyTorch Lightning `metrics.csv`, pandas or "
@@ -75,10 +76,12 @@ st.markdown(
 source = st.radio("Curves from", [UPLOAD, STORED], horizontal=True)
 if source == UPLOAD:
     files = st.file_uploader("History CSV files", type=["csv", "txt"], accept_multiple_files=True,
+                             max_upload_size=MAX_MEGABYTES,
                              help="Keras CSVLogger (also append=True, several runs in one file), Lightning's "
                                   "metrics.csv, pandas DataFrame(history).to_csv(), human headers such as "
                                   "'Train Loss', TensorBoard's Download CSV (Wall time, Step, Value) or TuneLab's "
-                                  "export; comma, tab or semicolon; 5 MB and 5,000 epochs at most.")
+                                  "export; comma, tab or semicolon; "
+                                  f"{MAX_MEGABYTES} MB and 5,000 epochs at most.")
     classes = st.number_input("Number of classes (0 = infer from the curves)", min_value=0, max_value=100_000,
                               value=0, help="The loss of guessing is ln K. Left at 0, the doctor reads K off the "
                                             "curves where they show it (a loss at ln K with accuracy 1/K, a binary "
@@ -91,4 +94,4 @@ else:
     try:
         stored_cases(get_store())
     except UserError as exc:
-        st.error(str(exc), icon="⚠️")
+        st.error(str(exc), icon=icons.ERROR)

@@ -3,6 +3,7 @@ import streamlit as st
 
 from core.catalog import datasets
 from core.catalog.fields import REGISTRIES
+from pages.parts import icons
 from pages.parts.ui import use_app_navigation
 
 use_app_navigation()
@@ -14,22 +15,22 @@ st.markdown(
 st.markdown("#### Where to start")
 start = st.columns(3)
 with start[0].container(border=True):
-    st.page_link("pages/train.py", label="**Train**", icon="🎛️")
+    st.page_link("pages/train.py", label="**Train**", icon=icons.TRAIN)
     st.caption("Set the knobs (or load a preset such as *Learning rate too high*), click Start training and "
                "watch the loss and accuracy grow while TuneLab says what the curves show.")
 with start[1].container(border=True):
-    st.page_link("pages/saturation_lab.py", label="**Saturation Lab**", icon="🔥")
+    st.page_link("pages/saturation_lab.py", label="**Saturation Lab**", icon=icons.SATURATION_LAB)
     st.caption("Every neuron is a stove: see, layer by layer, how too big an initial weight makes sigmoid "
                "and tanh boil over and the gradient vanish.")
 with start[2].container(border=True):
-    st.page_link("pages/curve_doctor.py", label="**Curve Doctor**", icon="🩺")
+    st.page_link("pages/curve_doctor.py", label="**Curve Doctor**", icon=icons.CURVE_DOCTOR)
     st.caption("Upload a Keras or TensorBoard CSV, or pick a stored run: oscillation, overfitting, too small "
                "a learning rate, bad initialization or divergence, with the evidence and the fix.")
 
 with st.container(border=True):
     wall, teacher, how = st.columns([1, 1, 3], vertical_alignment="center")
-    wall.page_link("pages/wall.py", label="**Wall**", icon="🧱")
-    teacher.page_link("pages/teacher.py", label="**Teacher**", icon="🧑‍🏫")
+    wall.page_link("pages/wall.py", label="**Wall**", icon=icons.WALL)
+    teacher.page_link("pages/teacher.py", label="**Teacher**", icon=icons.TEACHER)
     how.caption("In class: start the server with a class key (TUNELAB_CLASS_KEY); each student types a name, "
                 "the Wall shows everyone's runs live on the projector, and whoever types the key is the teacher.")
 

@@ -19,6 +19,7 @@ from core.training.probes import PROBE_BATCH, SATURATION_MARGIN, probe_at_init
 from core.runs.store import RunRecord
 from core.doctor.stove_story import Story, span, tell
 from pages.parts.layer_panel import FONT, render_layer_panel, zones_present
+from pages.parts import icons
 from pages.parts.ui import get_store, get_worker, session_id, show_user_error, use_app_navigation
 
 MAX_WIDTH = 1024  # the lab answers in under a second up to 30 layers of this width on a CPU
@@ -209,7 +210,7 @@ def show_training(run_id: int) -> None:
     live()
 
 
-st.title("🔥 Saturation Lab: every neuron is a stove")
+st.title(f"{icons.SATURATION_LAB} Saturation Lab: every neuron is a stove")
 
 try:
     config = read_settings()
@@ -229,7 +230,7 @@ st.divider()
 st.subheader("Train this network and watch the stoves")
 c_epochs, c_button, _ = st.columns([1, 1, 2], vertical_alignment="bottom")
 epochs = c_epochs.select_slider("Epochs", [1, 2, 3, 5, 10, 20], value=3, key="lab_epochs")
-if c_button.button("🔥 Train this network", type="primary", key="lab_train"):
+if c_button.button("Train this network", icon=icons.TRAIN_NETWORK, type="primary", key="lab_train"):
     try:
         run_id = get_worker().submit(config.replace(epochs=int(epochs)), name=f"Lab: {describe(config)}",
                                      tag="saturation-lab", session=session_id())

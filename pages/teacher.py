@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.parts import teacher_view
+from pages.parts import icons, teacher_view
 from pages.parts.identity import identity_box
 from pages.parts.ui import get_classroom, use_app_navigation
 
 use_app_navigation()
-st.title("🧑‍🏫 Teacher")
+st.title(f"{icons.TEACHER} Teacher")
 person = identity_box(st.sidebar)
 classroom = get_classroom()
 if classroom.in_class and (person is None or not person.is_teacher):
-    st.info("Teacher only: type the class key in the sidebar.", icon="🔒")
+    st.info("Teacher only: type the class key in the sidebar.", icon=icons.LOCKED)
     st.stop()
 if classroom.in_class:
     st.caption("Every change here reaches the whole class at once and is kept when the server restarts.")

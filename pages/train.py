@@ -15,9 +15,9 @@ from core.presets import PRESETS
 from core.runs.people import Person
 from core.runs.store import RunRecord
 from core.runs.sweeps import repeat_with_seeds
-from pages.parts import knobs, train_tools
+from pages.parts import icons, knobs, train_tools
 from pages.parts.identity import identity_box
-from pages.parts.run_view import ACTIVE, STATUS_ICON, show_run
+from pages.parts.run_view import ACTIVE, show_run
 from pages.parts.ui import get_classroom, get_store, get_worker, plain, session_id, show_user_error, use_app_navigation
 
 RUN_LIST_LIMIT = 200
@@ -100,7 +100,7 @@ def open_selected() -> None:
 
 def run_label(run: RunRecord, mine: bool) -> str:
     who = "" if mine else f" · {run.owner_name or 'nobody'}"
-    return f"{STATUS_ICON.get(run.status, '')} {run.label} · {run.status}{who}"
+    return f"{run.label} · {run.status}{who}"
 
 
 def is_mine(run: RunRecord, person: Person | None) -> bool:
@@ -173,7 +173,7 @@ def repeat_section(run: RunRecord, person: Person | None) -> None:
 
 use_app_navigation()
 person = identity_box(st.sidebar)
-st.title("🎛️ Train")
+st.title(f"{icons.TRAIN} Train")
 train_tools.apply_import()
 run_id = requested_run()
 load_opened(run_id)
@@ -217,7 +217,7 @@ if cancel and run_id:
         show_user_error(exc)
 if "hint_tried" in st.session_state and not st.session_state.get("hint_clicked"):  # (else: said after the rerun)
     tried = st.session_state.pop("hint_tried")
-    st.success(f"Loaded into the knobs: {tried}. Click **Start training**, then compare the two runs.", icon="🧪")
+    st.success(f"Loaded into the knobs: {tried}. Click **Start training**, then compare the two runs.", icon=icons.TRIED)
 loaded_note = st.session_state.pop("knobs_loaded_note", None)
 if loaded_note is not None and loaded_note == run_id and shown is not None:
     st.caption(f"The knobs hold run #{run_id}'s settings: change one, then Start training to compare.")

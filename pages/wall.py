@@ -10,6 +10,7 @@ import streamlit as st
 from core.errors import ConfigError
 from pages.parts.run_view import show_run
 from pages.parts.ui import show_user_error, use_app_navigation
+from pages.parts import icons
 from pages.parts.wall_view import live_wall
 
 
@@ -32,7 +33,7 @@ use_app_navigation()
 st.set_page_config(initial_sidebar_state="collapsed")  # a projector's whole width for the class's runs
 run_id = requested_run()
 if run_id is None:
-    st.markdown("### 🧱 The Wall")
+    st.markdown(f"### {icons.WALL} The Wall")
     live_wall()
 else:
     st.button("← Back to the Wall", key="wall_back", on_click=back_to_wall, type="primary")

@@ -45,7 +45,12 @@ import pandas as pd
 
 from core.errors import UserError
 
-MAX_BYTES = 5 * 1024 * 1024
+# The largest history file the Doctor reads, in Streamlit's megabytes (MiB). The one number behind the
+# uploader's limit (st.file_uploader's max_upload_size), the server's server.maxUploadSize (core.serve
+# passes it; .streamlit/config.toml repeats it for a plain `streamlit run`, checked by a test) and the
+# reader's own check, so a file over it is refused in the browser before it is sent.
+MAX_MEGABYTES = 5
+MAX_BYTES = MAX_MEGABYTES * 1024 * 1024
 MAX_EPOCHS = 5000
 COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
 KEYS = COLUMNS[1:]
@@ -99,7 +104,7 @@ def read_history_file_segments(path: str | os.PathLike, max_bytes: int = MAX_BYT
             raise HistoryFileError(path.name, "is a folder, not a CSV file")
         size = path.stat().st_size
         if size > max_bytes:
-            raise HistoryFileError(path.name, f"is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
+            raise HistoryFileError(path.name, too_big(size, max_bytes))
         data = path.read_bytes()
     except OSError as exc:
         raise HistoryFileError(path.name, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
@@ -139,11 +144,16 @@ def _last(segments: list[LoadedHistory]) -> LoadedHistory:
 
 
 # ---- bytes, lines, the header -------------------------------------------------------------------------
+def too_big(size: int, max_bytes: int = MAX_BYTES) -> str:
+    """What is said of a file over the limit (in MiB, the unit Streamlit's uploader counts in)."""
+    return f"is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:g} MB"
+
+
 def _decode(data: bytes | str, name: str, max_bytes: int) -> str:
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")
     if len(data) > max_bytes:
-        raise HistoryFileError(name, f"is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
+        raise HistoryFileError(name, too_big(len(data), max_bytes))
     if not data.strip():
         raise HistoryFileError(name, "is empty")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode text"

@@ -11,7 +11,7 @@ import streamlit as st
 from core.config import RunConfig
 from core.doctor.diagnose import Hint
 from core.errors import ConfigError
-from pages.parts import knobs
+from pages.parts import icons, knobs
 
 SEVERITY_COLOUR = {"error": "red", "warning": "orange", "info": "blue"}
 HEALTHY_COLOUR = "green"
@@ -51,7 +51,7 @@ def render_hints(hints: list[Hint], base: RunConfig | None = None, key: str = "h
         return
     error = st.session_state.pop("hint_try_error", None)
     if error:
-        st.error(error, icon="⚠️")
+        st.error(error, icon=icons.ERROR)
     for i, hint in enumerate(hints):
         colour = _colour(hint)
         where = f" · from epoch {hint.epoch}" if hint.epoch else ""
@@ -102,7 +102,7 @@ def hint_chart(history: list[dict], hints: list[Hint]) -> alt.LayerChart | alt.C
         x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
         y=y,
         color=alt.Color("series:N", title=None),
-        tooltip=["epoch", "series", alt.Tooltip("value:Q", format=".4g")],
+        tooltip=["epoch:Q", "series:N", alt.Tooltip("value:Q", format=".4g")],
     )
     marks = []
     for hint in hints:
@@ -120,10 +120,10 @@ def hint_chart(history: list[dict], hints: list[Hint]) -> alt.LayerChart | alt.C
         return base
     frame = pd.DataFrame(marks)
     rule = alt.Chart(frame).mark_rule(strokeDash=[4, 4]).encode(
-        x="epoch:Q", color=alt.value("gray"), tooltip=["title", "evidence"])
+        x="epoch:Q", color=alt.value("gray"), tooltip=["title:N", "evidence:N"])
     on_curve = frame.dropna(subset=["value"])
     point = alt.Chart(on_curve).mark_point(size=160, filled=True, shape="diamond").encode(
-        x="epoch:Q", y=y, color=alt.Color("colour:N", scale=None), tooltip=["title", "evidence"])
+        x="epoch:Q", y=y, color=alt.Color("colour:N", scale=None), tooltip=["title:N", "evidence:N"])
     label = alt.Chart(on_curve).mark_text(align="left", dx=8, dy=-8, fontWeight="bold").encode(
         x="epoch:Q", y=y, text="hint:N", color=alt.Color("colour:N", scale=None))
     return alt.layer(base, rule, point, label)

@@ -19,6 +19,7 @@ from core.errors import UserError
 from core.runs import people
 from core.runs.classroom import Classroom
 from core.runs.people import Person
+from pages.parts import icons
 from pages.parts.ui import get_classroom, get_store, secret, show_user_error
 
 log = logging.getLogger("tunelab.ui")
@@ -101,7 +102,7 @@ def identity_box(container=None) -> Person | None:
                                        help="Only the teacher has it; students leave it empty.") \
                 if classroom.in_class else ""
             if classroom.in_class and not name.strip() and not key.strip():
-                container.info("Type your name to start runs.", icon="👋")
+                container.info("Type your name to start runs.", icon=icons.WELCOME)
                 return None
             person = classroom.identify(token, name, key)
     except UserError as exc:

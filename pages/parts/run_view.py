@@ -15,6 +15,7 @@ from core.runs.store import RunRecord
 from pages.parts.hint_view import render_hints
 from pages.parts.layer_panel import panel_specs, render_panel_specs
 from pages.parts.run_charts import accuracy_chart, loss_chart, lr_chart
+from pages.parts import icons
 from pages.parts.ui import get_store, get_worker, plain
 
 ACTIVE = ("queued", "running")
@@ -22,8 +23,6 @@ POLL_SECONDS = 2.0
 CHART_HEIGHT = 250  # loss and accuracy side by side: both on a 720-pixel projector's first screen
 # Seconds between redraws by phase (None: no polling).
 POLL_EVERY = {"starting": 0.5, "waiting": POLL_SECONDS, "training": POLL_SECONDS, "done": None}
-STATUS_ICON = {"queued": "⏳", "running": "🏃", "completed": "✅", "diverged": "💥", "cancelled": "⏹️",
-               "failed": "❌", "interrupted": "⚡"}
 
 
 def settings_line(run: RunRecord) -> str:
@@ -72,7 +71,7 @@ def _draw(run: RunRecord) -> None:
 
     name = f" {plain(run.name)}" if run.name else ""
     owner = f" · {plain(run.owner_name)}" if run.owner_name else ""
-    st.markdown(f"#### {STATUS_ICON.get(run.status, '')} #{run.id}{name} · {run.status}{owner}")
+    st.markdown(f"#### {icons.status(run.status)} #{run.id}{name} · {run.status}{owner}")
     st.progress(progress.fraction, text=f"{progress.text} · {settings_line(run)}")
 
     # a projector's first screen: loss, accuracy and the first hint side by side

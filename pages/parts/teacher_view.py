@@ -17,6 +17,7 @@ from core.runs.budget import format_seconds
 from core.runs.classroom import WINS, ClassSettings
 from core.runs.people import Person
 from core.runs.store import RunRecord
+from pages.parts import icons
 from pages.parts.ui import get_classroom, get_store, get_worker, plain, show_user_error
 
 QUEUE_POLL_SECONDS = 2.0
@@ -33,7 +34,7 @@ def _said(section: str) -> None:
         if isinstance(item, UserError):
             show_user_error(item)
         else:
-            st.success(item, icon="✅")
+            st.success(item, icon=icons.DONE)
 
 
 def _tell(section: str, *items: str | UserError) -> None:
@@ -83,12 +84,13 @@ def _draw_queue(person: Person | None, running: list[int], waiting: list[int]) -
     state_col, button_col = st.columns([3, 1], vertical_alignment="center")
     if paused:
         finishing = f"; the {len(running)} training finish" if running else ""
-        state_col.markdown(f"⏸️ **Paused**: nothing new starts{finishing}; people can still queue "
+        state_col.markdown(f"{icons.PAUSE} **Paused**: nothing new starts{finishing}; people can still queue "
                            f"({len(waiting)} waiting).")
     else:
-        state_col.markdown(f"▶️ **Running** on {worker.device}: {len(running)} training, {len(waiting)} waiting, "
+        state_col.markdown(f"{icons.RESUME} **Running** on {worker.device}: {len(running)} training, {len(waiting)} waiting, "
                            "served in fair turns (one run per person in turn).")
-    if button_col.button("▶️ Resume the queue" if paused else "⏸️ Pause the queue", key="teacher_pause",
+    if button_col.button("Resume the queue" if paused else "Pause the queue", key="teacher_pause",
+                         icon=icons.RESUME if paused else icons.PAUSE,
                          type="primary" if paused else "secondary", width="stretch"):
         try:
             (classroom.resume if paused else classroom.pause)(person)
@@ -223,7 +225,7 @@ def _estimate(settings: ClassSettings) -> None:
     if settings.budget_seconds:
         fits = estimate.epochs_within(settings.budget_seconds)
         text += f" The budget of {format_seconds(settings.budget_seconds)} fits {fits} epoch{'s' if fits != 1 else ''}."
-    st.info(text, icon="⏱️")
+    st.info(text, icon=icons.TIMER)
 
 
 # ---- the challenge --------------------------------------------------------------------------------
@@ -240,7 +242,7 @@ def challenge_section(person: Person | None) -> None:
     st.subheader("Challenge")
     _said("challenge")
     if challenge:
-        st.markdown(f"📌 Pinned: {describe(challenge)}.")
+        st.markdown(f"{icons.PIN} Pinned: {describe(challenge)}.")
     else:
         st.caption("Pin a challenge and the class competes on it: runs of that data set and model with exactly "
                    "that many epochs, finished after you pin it, each person's best run counts.")
@@ -257,7 +259,7 @@ def challenge_section(person: Person | None) -> None:
         wins_col.selectbox("What wins", list(WINS), key="teacher_ch_wins", format_func=WINS.get)
         st.text_input("Title (optional)", key="teacher_ch_title", max_chars=80,
                       placeholder="e.g. Week 3: best MLP on MNIST in 3 epochs")
-        pin = st.form_submit_button("📌 Pin challenge", type="primary",
+        pin = st.form_submit_button("Pin challenge", icon=icons.PIN, type="primary",
                                     help="Replaces the pinned challenge, if there is one.")
     if pin:
         state = st.session_state
@@ -288,7 +290,7 @@ def challenge_section(person: Person | None) -> None:
     else:
         st.caption("No finished run of it yet.")
     st.download_button("Download results (CSV)", classroom.challenge_csv(), file_name="challenge-results.csv",
-                       mime="text/csv", key="teacher_csv", on_click="ignore", icon="⬇️")
+                       mime="text/csv", key="teacher_csv", on_click="ignore", icon=icons.DOWNLOAD)
 
 
 # ---- the end of term ------------------------------------------------------------------------------

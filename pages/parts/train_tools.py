@@ -19,7 +19,7 @@ from core.runs import sweeps
 from core.runs.people import Person
 from core.runs.store import RunRecord
 from core.training.lr_finder import lr_range_test
-from pages.parts import knobs
+from pages.parts import icons, knobs
 from pages.parts.run_charts import FONT
 from pages.parts.ui import get_store, get_worker, session_id, show_user_error
 
@@ -159,7 +159,7 @@ def export_tab(run: RunRecord | None) -> None:
                "reproduces the run with PyTorch alone.")
     error = st.session_state.pop(f"export_error_{run.id}", None)
     if error:
-        st.error(error, icon="⚠️")
+        st.error(error, icon=icons.ERROR)
     store = get_store()
     for column, fmt in zip(st.columns(len(FORMATS)), FORMATS):
         ready = _prepared(run.id, fmt)

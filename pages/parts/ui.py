@@ -16,6 +16,7 @@ from core.errors import UserError
 from core.runs.classroom import Classroom
 from core.runs.store import RunStore
 from core.runs.worker import Worker, slots_from_env
+from pages.parts import icons
 
 log = logging.getLogger("tunelab.ui")
 
@@ -98,4 +99,4 @@ def plain(text: str) -> str:
 
 
 def show_user_error(exc: UserError) -> None:
-    st.error(str(exc), icon="⚠️")
+    st.error(str(exc), icon=icons.ERROR)

@@ -19,7 +19,7 @@ from core.doctor.diagnose import diagnose
 from core.runs.classroom import WINS
 from core.runs.store import ClassRow
 from pages.parts.run_charts import FONT, arrow_datasets
-from pages.parts.run_view import STATUS_ICON
+from pages.parts import icons
 from pages.parts.ui import get_classroom, get_store, plain
 
 POLL_SECONDS = 2.0
@@ -193,7 +193,7 @@ def _picked(event) -> int | None:
 def _side(data: dict) -> None:
     standings = data["standings"]
     if standings is not None:
-        st.markdown(f"**🏆 {plain(standings['title'])}**")
+        st.markdown(f"**{icons.TROPHY} {plain(standings['title'])}**")
         if standings["rows"]:
             lines = ["| | who | " + ("val acc" if "validation" in standings["wins"] else "test acc") + " |",
                      "|--:|:--|--:|"]
@@ -207,7 +207,7 @@ def _side(data: dict) -> None:
     if data["waiting"]:
         names = ", ".join(f"{plain(_short(w['owner'], 14))} #{w['run_id']}" for w in data["waiting"][:12])
         more = f" and {len(data['waiting']) - 12} more" if len(data["waiting"]) > 12 else ""
-        st.markdown(f"**⏳ Waiting ({len(data['waiting'])})**: {names}{more}")
+        st.markdown(f"**{icons.status('queued')} Waiting ({len(data['waiting'])})**: {names}{more}")
     if data["tiles"]:
         labels = {t["run_id"]: f"#{t['run_id']} {t['name']} · {t['owner']}" for t in data["tiles"]}
         choice = st.selectbox("Show a run large", list(labels), format_func=labels.get, index=None, key="wall_open",
@@ -225,7 +225,7 @@ def draw(data: dict) -> None:
     chart_col, side_col = st.columns([3.3, 1], gap="small")
     with chart_col:
         if data["chart"] is None:
-            st.info("No runs yet: the class's runs appear here as they train.", icon="🧱")
+            st.info("No runs yet: the class's runs appear here as they train.", icon=icons.EMPTY_WALL)
         else:
             event = st.vega_lite_chart(data["chart"], key="wall_chart", on_select="rerun", selection_mode=PICK,
                                        width="content")

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 from core.config import RunConfig
 from core.training.events import EpochEnd
 from core.runs.store import RunStore
+from pages.parts import icons
 from tests.conftest import ROOT
 
 PAGE = str(ROOT / "pages" / "curve_doctor.py")
@@ -76,7 +77,7 @@ def test_try_it_on_a_stored_run_loads_the_advised_setting_into_the_train_page():
     assert button.label == "Try it: lr 0.01"
     button.click().run()
     assert not at.exception, at.exception
-    assert at.title[0].value == "🎛️ Train"  # it opened the Train page...
+    assert at.title[0].value == f"{icons.TRAIN} Train"  # it opened the Train page...
     assert any(s.value.startswith("Loaded into the knobs: lr 0.01") for s in at.success)
     # ...with the run's settings in the knobs, the learning rate changed
     assert at.number_input(key="knob_lr").value == 0.01 and at.number_input(key="knob_epochs").value == 6

@@ -76,11 +76,11 @@ def test_the_teacher_pauses_and_resumes_the_queue(in_class):
     assert [s.value for s in at.subheader] == ["Queue", "Limits", "Challenge", "Runs", "End of term"]
     act(at.button(key="teacher_pause").click())
     assert RunStore().settings()["paused"] is True and get_worker().paused()
-    assert at.button(key="teacher_pause").label == "▶️ Resume the queue"
+    assert at.button(key="teacher_pause").label == "Resume the queue"
     assert any(s.value.startswith("Paused:") for s in at.success)
     act(at.button(key="teacher_pause").click())
     assert RunStore().settings()["paused"] is False
-    assert at.button(key="teacher_pause").label == "⏸️ Pause the queue"
+    assert at.button(key="teacher_pause").label == "Pause the queue"
 
 
 def test_the_limits_are_saved_and_survive_a_restart(in_class):
@@ -116,7 +116,7 @@ def test_the_teacher_pins_a_challenge_and_downloads_its_standings(in_class, monk
     at.selectbox(key="teacher_ch_model").set_value("mlp")
     at.number_input(key="teacher_ch_epochs").set_value(1)
     at.text_input(key="teacher_ch_title").input("Week 3")
-    act(at.button(key="FormSubmitter:teacher_challenge-📌 Pin challenge").click())
+    act(at.button(key="FormSubmitter:teacher_challenge-Pin challenge").click())
     challenge = RunStore().settings()["challenge"]
     assert (challenge["dataset"], challenge["model"], challenge["epochs"], challenge["wins"], challenge["title"]) \
         == ("digits", "mlp", 1, "val_accuracy", "Week 3")

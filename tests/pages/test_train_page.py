@@ -13,8 +13,11 @@ from streamlit.testing.v1 import AppTest
 from core.config import GROUPS, RunConfig
 from core.presets import PRESETS
 from core.runs.store import RunStore
+from pages.parts import icons
 from tests.export.test_script import HOSTILE_NAMES
 from tests.pages.support import open_page
+
+DONE = icons.status("completed")
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "train.py")
 SMALL = dict(knob_dataset="digits", knob_model="mlp", knob_epochs=5, knob_batch_size=128)
@@ -116,7 +119,7 @@ def test_a_small_run_starts_finishes_and_shows_charts_hints_and_layers():
     at.run()
     assert not at.exception
     headings = [m.value for m in at.markdown]
-    assert any(h.startswith("#### ✅ #1 tiny digits · completed") for h in headings)
+    assert any(h.startswith(f"#### {DONE} #1 tiny digits · completed") for h in headings)
     progress = at.get("progress")[0]
     assert "Completed 5 epochs" in progress.proto.text and progress.proto.value == 100
     charts = at.get("vega_lite_chart")
@@ -146,7 +149,7 @@ def test_the_url_opens_a_stored_run_and_bad_ids_are_explained():
     run_id = store.create_run(RunConfig(dataset="digits"), name="from a link", session="someone-else")
     store.finish(run_id, "completed")
     at = page({"run": str(run_id)})
-    assert any(m.value.startswith(f"#### ✅ #{run_id} from a link") for m in at.markdown)
+    assert any(m.value.startswith(f"#### {DONE} #{run_id} from a link") for m in at.markdown)
     labels = at.selectbox(key="open_run").options
     assert any("from a link" in label and "nobody" in label for label in labels)
     # opening it put its settings into the knobs: Start would re-run it, not the defaults
@@ -166,7 +169,7 @@ def test_a_run_with_a_hostile_name_opens_and_shows_its_name_as_typed(name, tmp_p
     run_id = store.create_run(RunConfig(dataset="digits"), name=name)
     store.finish(run_id, "completed")
     at = page({"run": str(run_id)})
-    [heading] = [m for m in at.markdown if m.value.startswith(f"#### ✅ #{run_id} ")]
+    [heading] = [m for m in at.markdown if m.value.startswith(f"#### {DONE} #{run_id} ")]
     def seen(text: str) -> str:  # what a reader sees: the escapes fall away, spaces collapse
         return " ".join(text.replace("\\", "").split())
 
@@ -178,7 +181,7 @@ def test_a_store_made_before_the_move_opens_its_runs_on_the_page(tunelab_home):
     tunelab_home.mkdir(parents=True, exist_ok=True)
     shutil.copy(Path(__file__).parents[1] / "golden" / "runs_before_restructure.sqlite", tunelab_home / "runs.db")
     at = page({"run": "1"})
-    assert any(m.value.startswith('#### ✅ #1 old run "quoted"') for m in at.markdown)
+    assert any(m.value.startswith(f'#### {DONE} #1 old run "quoted"') for m in at.markdown)
     assert any("Healthy" in m.value for m in at.markdown)  # its diagnosis, made again by today's rules
     assert len(at.selectbox(key="open_run").options) == 3
 
@@ -212,7 +215,7 @@ def test_opening_a_run_from_the_list_puts_it_in_the_url():
     at.selectbox(key="open_run").set_value(first).run()
     assert not at.exception
     assert at.query_params["run"] in (str(first), [str(first)])
-    assert any(m.value.startswith(f"#### ✅ #{first} first") for m in at.markdown)
+    assert any(m.value.startswith(f"#### {DONE} #{first} first") for m in at.markdown)
 
 
 def test_repeat_with_seeds_makes_a_group_with_the_next_seeds_and_links_to_compare():

@@ -14,6 +14,7 @@ from core.runs.people import new_token
 from core.runs.store import RunStore
 from core.training.events import EpochEnd
 from pages.parts import wall_view
+from pages.parts import icons
 from tests.pages.support import open_page
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "wall.py")
@@ -85,7 +86,7 @@ def test_the_challenge_standings_and_the_waiting_list_are_beside_the_tiles(monke
     waiting = store.create_run(SMALL, name="next", owner_id="c" * 64, owner_name="Cleo")
     at = page()
     text = "\n".join(m.value for m in at.markdown)
-    assert "🏆 Week 3" in text
+    assert f"{icons.TROPHY} Week 3" in text
     assert "| 1 | Ana | 90.0% |" in text and "| 2 | Ben | 60.0% |" in text
     assert f"Waiting (1)**: Cleo #{waiting}" in text
 
