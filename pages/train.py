@@ -224,8 +224,11 @@ if loaded_note is not None and loaded_note == run_id and shown is not None:
 
 if run_id:
     if shown is not None and not is_mine(shown, person):
-        st.caption(f"Run #{shown.id} belongs to {plain(shown.owner_name) or 'nobody'}: you can watch it and "
-                   "copy its settings, not cancel it.")
+        owner = plain(shown.owner_name) or "nobody"
+        if person is not None and person.is_teacher:
+            st.caption(f"Run #{shown.id} belongs to {owner}: as the teacher you can cancel it.")
+        elif not get_classroom().may_manage(person, shown):  # (alone on a laptop, every run is yours)
+            st.caption(f"Run #{shown.id} belongs to {owner}: you can watch it and copy its settings, not cancel it.")
     show_run(run_id)
     if shown is not None:
         st.button("Load these settings", key="load_settings", on_click=load_settings_of, args=(shown.id,),

@@ -21,6 +21,7 @@ their turns in the queue.
 from __future__ import annotations
 
 import csv
+import hmac
 import io
 import math
 import time
@@ -35,6 +36,9 @@ from core.runs.people import NotAllowed, Person
 from core.runs.store import RunRecord, RunStore
 
 DEFAULT_WAITING_CAP = 2
+# How long a browser stays the teacher's after the key was typed in it: a school day. A reload or a
+# run's link keeps the role; "Log out as teacher", a new class key or this much time ends it.
+TEACHER_SECONDS = 12 * 3600
 MAX_WAITING_CAP = 100
 # What wins a challenge: the key stored, and how results name it.
 WINS = {
@@ -94,16 +98,41 @@ class Classroom:
         return self._key is not None
 
     def identify(self, token: str, name: str, key: str = "") -> Person:
-        """The person holding this browser's secret `token`, with the name they typed and their role
-        (teacher when `key` is the class key; a wrong key is refused). Records them in the people
-        table (only the token's SHA-256 is stored)."""
+        """The person holding this browser's secret `token`, with the name they typed and their role:
+        teacher when `key` is the class key (a wrong key is refused), and then for TEACHER_SECONDS
+        more on this browser without the key (a reload, a run's link) until end_teacher(). Records
+        them in the people table (only the token's SHA-256 is stored, and never the key)."""
         role = people.role_for(key, self._key)
+        person_id = people.person_id(token)
+        if role == people.TEACHER:
+            self.store.grant_teacher(person_id, people.teacher_seal(person_id, self._key),
+                                     time.time() + TEACHER_SECONDS)
+        elif self._granted(person_id):
+            role = people.TEACHER
         shown = people.clean_name(name)
         if self.in_class and not shown and role != people.TEACHER:
             raise ConfigError("name", f"type the name the class will see (1 to {people.MAX_NAME} characters)")
-        person = Person(people.person_id(token), shown, role)
+        person = Person(person_id, shown, role)
         self.store.touch_person(person.id, person.name)
         return person
+
+    def _granted(self, person_id: str) -> bool:
+        """Whether this person gave today's class key on this browser and the grant has not run out."""
+        if self._key is None:
+            return False
+        grant = self.store.teacher_grant(person_id)
+        if grant is None:
+            return False
+        seal, until = grant
+        return time.time() < until and hmac.compare_digest(seal, people.teacher_seal(person_id, self._key))
+
+    def remembers_teacher(self, token: str) -> bool:
+        """Whether this browser's holder is the teacher without typing the key again."""
+        return self._granted(people.person_id(token))
+
+    def end_teacher(self, token: str) -> None:
+        """"Log out as teacher": this browser is a student again until the key is typed again."""
+        self.store.end_teacher(people.person_id(token))
 
     def may_manage(self, person: Person | None, run: RunRecord) -> bool:
         """Whether `person` may cancel or delete the run (its owner or the teacher; anyone alone)."""

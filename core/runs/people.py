@@ -84,6 +84,12 @@ def clean_name(name: str) -> str:
     return " ".join(str(name or "").split())[:MAX_NAME]
 
 
+def teacher_seal(person: str, configured: str) -> str:
+    """What a teacher grant is stored with: an HMAC of the person's id under the class key. It proves
+    the grant was made under today's key (a new key ends every grant) without keeping the key."""
+    return hmac.new(configured.encode("utf-8"), person.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 def key_matches(given: str, configured: str) -> bool:
     """Whether the key a person gave is the class key, compared in constant time."""
     return hmac.compare_digest(given.strip().encode("utf-8"), configured.encode("utf-8"))

@@ -117,6 +117,8 @@ MIGRATIONS = (
     ("runs", "owner_id", "TEXT NOT NULL DEFAULT ''"),
     ("runs", "owner_name", "TEXT NOT NULL DEFAULT ''"),
     ("runs", "cancelled_by", "TEXT NOT NULL DEFAULT ''"),
+    ("people", "teacher_until", "REAL"),
+    ("people", "teacher_seal", "TEXT NOT NULL DEFAULT ''"),
 )
 # What needs the migrated columns: run after MIGRATIONS. Every write a page shows moves the change
 # counter on (people are left out: their last_seen changes on every visit and no page draws it); the
@@ -462,6 +464,27 @@ class RunStore:
         """The name a person last typed ("" for someone never seen)."""
         rows = self._read("SELECT name FROM people WHERE id=?", (person_id,))
         return rows[0]["name"] if rows else ""
+
+    def grant_teacher(self, person_id: str, seal: str, until: float) -> None:
+        """Remember that this person gave the class key, until `until` (a time.time()); `seal` ties the
+        grant to the key given (core/runs/people.py), so a new key ends it. The key itself is not kept."""
+        now = time.time()
+        self._write(
+            "INSERT INTO people (id, name, first_seen, last_seen, teacher_until, teacher_seal) "
+            "VALUES (?, '', ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET teacher_until=excluded.teacher_until, teacher_seal=excluded.teacher_seal",
+            (person_id, now, now, until, seal))
+
+    def teacher_grant(self, person_id: str) -> tuple[str, float] | None:
+        """(seal, until) of a person's teacher grant, or None when they have none."""
+        rows = self._read("SELECT teacher_seal, teacher_until FROM people WHERE id=?", (person_id,))
+        if not rows or rows[0]["teacher_until"] is None:
+            return None
+        return rows[0]["teacher_seal"], rows[0]["teacher_until"]
+
+    def end_teacher(self, person_id: str) -> None:
+        """Forget a person's teacher grant ("Log out as teacher")."""
+        self._write("UPDATE people SET teacher_until=NULL, teacher_seal='' WHERE id=?", (person_id,))
 
     def people(self) -> list[dict]:
         """Everyone seen, most recently seen first: id, name, first_seen, last_seen."""

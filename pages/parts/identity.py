@@ -1,6 +1,7 @@
 """Who is at this browser: a display name typed in "Your name", a secret token behind it kept in a
 browser cookie (never in the address, so a shared ?run= link carries no identity), and the teacher's
-role for whoever types the class key in "Class key". With OpenID Connect configured in
+role for whoever types the class key in "Class key" (kept for the browser, not the key itself, until
+"Log out as teacher" or the end of the school day: core/runs/classroom.py). With OpenID Connect configured in
 .streamlit/secrets.toml ([auth]), st.login takes over and the account is the person.
 
 The cookie is read from the page's own request through st.context.cookies and written through
@@ -78,7 +79,15 @@ def _oidc_person(container, classroom: Classroom) -> Person | None:
     key = container.text_input("Class key", type="password", key=CLASS_KEY_BOX,
                                help="Only the teacher has it.") if classroom.in_class else ""
     container.button("Log out", on_click=st.logout, key="identity_logout")
+    st.session_state["identity_token"] = f"oidc-subject:{subject}"
     return classroom.identify(f"oidc-subject:{subject}", name, key)
+
+
+def _end_teacher() -> None:
+    """"Log out as teacher": the grant is forgotten and the key box emptied (its value would give the
+    role straight back)."""
+    get_classroom().end_teacher(st.session_state["identity_token"])
+    st.session_state[CLASS_KEY_BOX] = ""
 
 
 def identity_box(container=None) -> Person | None:
@@ -101,7 +110,8 @@ def identity_box(container=None) -> Person | None:
             key = container.text_input("Class key", type="password", key=CLASS_KEY_BOX,
                                        help="Only the teacher has it; students leave it empty.") \
                 if classroom.in_class else ""
-            if classroom.in_class and not name.strip() and not key.strip():
+            if classroom.in_class and not name.strip() and not key.strip() \
+                    and not classroom.remembers_teacher(token):
                 container.info("Type your name to start runs.", icon=icons.WELCOME)
                 return None
             person = classroom.identify(token, name, key)
@@ -109,8 +119,10 @@ def identity_box(container=None) -> Person | None:
         with container:
             show_user_error(exc)
         return None
-    if person is not None and person.is_teacher:
-        container.caption("Signed in as the teacher.")
+    if person is not None and person.is_teacher and classroom.in_class:
+        container.caption("Signed in as the teacher on this browser, for this school day.")
+        container.button("Log out as teacher", key="identity_end_teacher", on_click=_end_teacher,
+                         help="This browser is a student's again until the class key is typed again.")
     st.session_state["identity_person"] = person
     return person
 

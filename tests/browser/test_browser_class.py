@@ -120,9 +120,12 @@ def test_two_students_and_the_teacher(tmp_path, monkeypatch):
 
             teacher = new_person(chromium)
             teacher.goto(server.url + "/train?run=2")
-            teacher.get_by_text("Run #2 belongs to Ben").wait_for()
+            teacher.get_by_text("you can watch it and copy its settings, not cancel it").wait_for()
             type_in_sidebar(teacher, "Class key", KEY)
-            teacher.get_by_text("Signed in as the teacher.").wait_for()
+            signed_in = "Signed in as the teacher on this browser, for this school day."
+            teacher.get_by_text(signed_in).wait_for()
+            teacher.get_by_text("as the teacher you can cancel it").wait_for()
+            assert not teacher.get_by_text("not cancel it").count()  # no "not yours" beside a working Cancel
             cancel = teacher.get_by_role("button", name="Cancel")
             cancel.wait_for()
             assert cancel.is_enabled()
@@ -133,6 +136,26 @@ def test_two_students_and_the_teacher(tmp_path, monkeypatch):
             assert store.get(2).cancelled_by == "the teacher" and store.get(1).status == "running"
             ben.goto(server.url + "/train?run=2")
             ben.get_by_text("by the teacher", exact=False).first.wait_for()
+
+            # the key typed once: a reload and another run's link keep the role (the key is not in the
+            # browser: no cookie or address holds it)
+            teacher.reload()
+            teacher.goto(server.url + "/train?run=1")
+            teacher.get_by_text(signed_in).wait_for()
+            assert not teacher.get_by_text("not cancel it").count()
+            assert KEY not in " ".join(c["value"] for c in teacher.context.cookies()) and KEY not in teacher.url
+            cancel = teacher.get_by_role("button", name="Cancel")
+            wait_until_idle(teacher)
+            assert cancel.is_enabled()
+            cancel.click()
+            deadline = time.monotonic() + 60
+            while store.get(1).status != "cancelled" and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert store.get(1).cancelled_by == "the teacher"
+            # a student's browser never gets the role
+            ben.goto(server.url + "/train?run=1")
+            ben.get_by_text("by the teacher", exact=False).first.wait_for()
+            assert not ben.get_by_text(signed_in).count() and not ana.get_by_text(signed_in).count()
             for page in (ana, ben, projector, teacher):
                 assert not page.locator("[data-testid=stException]").count()
     finally:

@@ -72,7 +72,7 @@ def test_a_student_sees_no_controls(in_class):
 
 def test_the_teacher_pauses_and_resumes_the_queue(in_class):
     at = page(key="k")
-    assert at.sidebar.caption[-1].value == "Signed in as the teacher."
+    assert at.sidebar.caption[-1].value == "Signed in as the teacher on this browser, for this school day."
     assert [s.value for s in at.subheader] == ["Queue", "Limits", "Challenge", "Runs", "End of term"]
     act(at.button(key="teacher_pause").click())
     assert RunStore().settings()["paused"] is True and get_worker().paused()

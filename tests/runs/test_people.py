@@ -90,3 +90,31 @@ def test_rights_in_a_class_name_the_owner():
         people.check_teacher(ana, "pause the queue", in_class=True)
     with pytest.raises(ConfigError, match="role"):
         Person("d" * 64, "Eve", "admin")
+
+
+def test_the_teacher_role_lasts_for_the_browser_until_logged_out_without_keeping_the_key(store, monkeypatch):
+    classroom = Classroom(store, class_key=KEY)
+    teacher_token, student_token = new_token(), new_token()
+    assert classroom.identify(teacher_token, "", key=KEY).is_teacher
+    # a reload or another run's link: no key typed, still the teacher (a new Classroom: a restart too)
+    again = Classroom(store, class_key=KEY)
+    assert again.remembers_teacher(teacher_token) and again.identify(teacher_token, "").is_teacher
+    for path in store.path.parent.glob("runs.db*"):
+        assert KEY.encode() not in path.read_bytes()
+    # a student's browser never gets the role, whatever the teacher did
+    assert not again.remembers_teacher(student_token) and not again.identify(student_token, "Ana").is_teacher
+    # a new class key ends every grant made under the old one
+    assert not Classroom(store, class_key="other-key").identify(teacher_token, "T").is_teacher
+    # and so does the end of the school day
+    import core.runs.classroom as classroom_module
+    later = classroom_module.time.time() + classroom_module.TEACHER_SECONDS + 1
+    monkeypatch.setattr(classroom_module.time, "time", lambda: later)
+    assert not again.remembers_teacher(teacher_token)
+    monkeypatch.undo()
+    # "Log out as teacher"
+    assert again.remembers_teacher(teacher_token)
+    again.end_teacher(teacher_token)
+    assert not again.remembers_teacher(teacher_token) and not again.identify(teacher_token, "T").is_teacher
+    # without a class key nobody is the teacher, grant or not
+    classroom.identify(teacher_token, "", key=KEY)
+    assert not Classroom(store).identify(teacher_token, "").is_teacher
