@@ -9,6 +9,7 @@ owner, so first come first served, no cap, and anyone may cancel anything.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import logging
@@ -67,10 +68,17 @@ class StopToken(threading.Event):
         super().__init__()
         self.cancelled_by = ""  # a name, "the teacher", or TIME_LIMIT_BY
         self.message = ""  # the whole message, when it replaces the trainer's
+        self.interrupted = False  # stopped by the server going down, not by a person
 
     def stop(self, cancelled_by: str = "", message: str = "") -> None:
         if not self.is_set():
             self.cancelled_by, self.message = cancelled_by, message
+            self.set()
+
+    def interrupt(self) -> None:
+        """The server is stopping: the run ends `interrupted`, as after a crash, but cleanly."""
+        if not self.is_set():
+            self.interrupted = True
             self.set()
 
     def reword(self, message: str) -> str:
@@ -106,7 +114,10 @@ class _Finishing:
         return getattr(self._store, name)
 
     def finish(self, run_id: int, status: str, message: str = "", error: str = "", **numbers: Any) -> None:
-        if status == "cancelled" and self._token.cancelled_by:
+        if status == "cancelled" and self._token.interrupted:
+            status = "interrupted"
+            message = message.replace("cancelled", "the server stopped", 1) if message else "the server stopped"
+        elif status == "cancelled" and self._token.cancelled_by:
             message = self._token.reword(message)
             numbers["cancelled_by"] = self._token.cancelled_by
         self._store.finish(run_id, status, message, error, **numbers)
@@ -300,19 +311,42 @@ class Worker:
         with self._cond:
             return self._cond.wait_for(lambda: not self._queue and not self._running, timeout)
 
-    def shutdown(self, timeout: float = 30.0) -> None:
-        """Cancel what runs, mark what waits as cancelled, and stop the threads."""
+    def shutdown(self, timeout: float = 30.0, interrupt: bool = False) -> None:
+        """Stop what runs, mark what waits, and stop the threads. With `interrupt` (the server is going
+        down) the running runs end `interrupted` with every epoch they logged and the waiting ones
+        `interrupted` too, as a restart would leave them; else both end `cancelled`."""
+        atexit.unregister(self._at_exit)  # (a worker shut down by hand needs no exit hook)
+        self._shutdown(timeout, interrupt)
+
+    def _shutdown(self, timeout: float, interrupt: bool) -> None:
         with self._cond:
             self._stopping = True
             for run_id in self._queue.order():
-                self.store.finish(run_id, "cancelled", "the server shut down before it started")
+                if interrupt:
+                    self.store.finish(run_id, "interrupted", "the server stopped while this run was queued")
+                else:
+                    self.store.finish(run_id, "cancelled", "the server shut down before it started")
                 self._queue.remove(run_id)
                 self._forget(run_id)
             for run_id in self._running:
-                self._cancels[run_id].set()
+                if interrupt:
+                    self._cancels[run_id].interrupt()
+                else:
+                    self._cancels[run_id].set()
             self._cond.notify_all()
         for thread in self._threads:
             thread.join(timeout)
+
+    def stop_at_exit(self, timeout: float = 8.0) -> None:
+        """Shut down (interrupting what runs) when the process exits: Streamlit stops its server on
+        SIGTERM and Ctrl+C and the interpreter then exits; without this, the training threads would
+        still be inside torch when it does (an abort, "terminate called without an active
+        exception") and their runs would stay `running` until the next start."""
+        self._exit_timeout = timeout
+        atexit.register(self._at_exit)
+
+    def _at_exit(self) -> None:
+        self._shutdown(self._exit_timeout, interrupt=True)  # (not shutdown(): no unregistering from a hook)
 
     def _wake(self) -> None:
         with self._cond:

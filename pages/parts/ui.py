@@ -67,6 +67,7 @@ def get_worker() -> Worker:
         log.warning("%s; training one run at a time", exc)
         slots = 1
     worker = Worker(get_store(), device="auto", slots=slots, classroom=get_classroom())
+    worker.stop_at_exit()  # SIGTERM or Ctrl+C: what trains ends interrupted, and the server exits 0
     # Load the built-in digits now, while the person sets the knobs: the first run then starts
     # training at once instead of spending its first second reading the data.
     threading.Thread(target=_warm_up, name="tunelab-warm-up", daemon=True).start()

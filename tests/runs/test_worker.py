@@ -272,6 +272,25 @@ def test_shutdown_cancels_what_waits_and_what_runs_and_refuses_new_runs(store, m
     worker.shutdown(timeout=5)  # a second shutdown is harmless
 
 
+def test_a_server_stopping_interrupts_what_runs_and_waits_keeping_every_epoch(store, make_worker):
+    """SIGTERM or Ctrl+C: the worker's exit hook stops the run between steps and records it
+    `interrupted` (not cancelled: nobody cancelled it), with every epoch it logged; a waiting run is
+    interrupted too, as a restart would leave it."""
+    worker = make_worker(report_every=5)
+    running = worker.submit(LONG)
+    waiting = worker.submit(TINY)
+    wait_until(lambda: len(store.history(running)) >= 2, worker, what="two epochs")
+    worker.stop_at_exit()
+    worker._at_exit()  # what atexit calls when Streamlit's server has stopped
+    assert not any(t.is_alive() for t in worker._threads)
+    record = store.get(running)
+    assert record.status == "interrupted" and record.message.startswith("the server stopped "), record.message
+    assert record.cancelled_by == ""
+    epochs = store.history(running)
+    assert len(epochs) >= 2 and [row["epoch"] for row in epochs] == list(range(1, len(epochs) + 1))
+    assert store.get(waiting).status == "interrupted" and "queued" in store.get(waiting).message
+
+
 KILLED_SERVER = textwrap.dedent(
     """
     import time
