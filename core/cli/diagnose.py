@@ -11,10 +11,12 @@ from core.errors import ConfigError
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "diagnose", help="read training curves from CSV files and say what went wrong",
-        description="Read Keras CSVLogger files, TensorBoard scalar CSV exports or TuneLab's export and print "
-                    "hints: what went wrong, the evidence in numbers and what to try next.")
-    parser.add_argument("files", nargs="+", metavar="FILE", help="history CSV files (at most 5 MB each)")
+        "diagnose", help="read training curves from history files and say what went wrong",
+        description="Read Keras CSVLogger files, TensorBoard scalar CSV exports, TuneLab's export, JSON dumps of "
+                    "history.history, Keras console output (.txt, .log) or notebooks (.ipynb, each fit a run) and "
+                    "print hints: what went wrong, the evidence in numbers and what to try next.")
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="history files: CSV, JSON, console output or notebooks (at most 5 MB each)")
     parser.add_argument("--classes", type=int, metavar="K",
                         help="number of classes: chance loss is ln K (default: inferred from the curves where they "
                              "show it, e.g. a loss at ln K with accuracy 1/K)")

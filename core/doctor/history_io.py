@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.doctor import readers
 from core.errors import UserError
 
 # The largest history file the Doctor reads, in Streamlit's megabytes (MiB). The one number behind the
@@ -117,9 +118,26 @@ def read_history(data: bytes | str, name: str = "history.csv", max_bytes: int = 
 
 
 def read_histories(data: bytes | str, name: str = "history.csv", max_bytes: int = MAX_BYTES) -> list[LoadedHistory]:
-    """Parse one CSV held in memory into one LoadedHistory per run it holds: a file whose epoch counter
-    restarts (Keras CSVLogger with append=True, resumed training) or whose header comes again holds several."""
+    """Parse one history file held in memory into one LoadedHistory per run it holds: a CSV whose epoch
+    counter restarts (Keras CSVLogger with append=True, resumed training) or whose header comes again
+    holds several, and so does a notebook with several fits. JSON histories, console output and
+    notebooks are read by core/doctor/readers/ into CSV tables first."""
     text = _decode(data, name, max_bytes)
+    found = readers.tables(text, name)
+    if found is None:
+        return _read_csv(text, name)
+    kind, tables = found
+    if not tables:
+        raise HistoryFileError(name, f"reads as {kind}, but no epoch with a loss or an accuracy was found in it")
+    runs = []
+    for table in tables:
+        run_name = f"{name} {table.run}".strip()
+        for loaded in _read_csv(table.csv, run_name):
+            runs.append(replace(loaded, kind=kind, notes=table.notes + loaded.notes))
+    return runs
+
+
+def _read_csv(text: str, name: str) -> list[LoadedHistory]:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     start, delimiter, notes = _find_header(lines, name)
     blocks = _blocks(lines, start, delimiter, name, notes)
