@@ -11,6 +11,8 @@ fewer than three epochs.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from core.catalog.datasets import classes_of
@@ -66,6 +68,11 @@ def _diagnose(history, steps, probes, classes, config, epochs_planned, regressio
     if columns is not None and not ({"loss", "val_loss"} & set(columns)):
         return [rules.not_judged("no loss", "this file has no loss column, only accuracy: the doctor reads "
                                  "its shapes off the loss")]
+    negative = rules.negative_loss(c)
+    if negative is not None:
+        return [negative]
+    if not c.has("loss") and c.has("val_loss") and columns is not None and "loss" not in columns:
+        return _validation_only(history, steps, probes, classes, config, epochs_planned, t)
     x = rules.context(c, summarize_probes(probes), config, epochs_planned, t)
     div = rules.divergence(c, x)
     if div is not None:
@@ -98,6 +105,25 @@ def _diagnose(history, steps, probes, classes, config, epochs_planned, regressio
                                      "without validation it cannot tell overfitting or a good fit")]
         hints = [rules.fallback(c, x)]
     return sorted(hints, key=lambda h: (-_SEVERITY_RANK[h.severity], -h.confidence))
+
+
+def _validation_only(history, steps, probes, classes, config, epochs_planned, t) -> list[Hint]:
+    """A file with a validation loss and no training loss is read on the axis it has: the shape rules
+    run on the validation loss, and every sentence says that is what they read."""
+    rows = [{**row, "loss": row.get("val_loss"), "accuracy": row.get("val_accuracy"), "val_loss": None,
+             "val_accuracy": None} for row in history]
+    hints = _diagnose(rows, steps, probes, classes, config, epochs_planned, False, t, {"loss", "accuracy"})
+    return [_on_validation(h) for h in hints]
+
+
+def _on_validation(hint: Hint) -> Hint:
+    def say(text: str) -> str:
+        return text.replace("training loss", "validation loss").replace("training accuracy", "validation accuracy")
+
+    marks = [{**m, "series": {"loss": "val_loss", "accuracy": "val_accuracy"}.get(m["series"], m["series"])}
+             for m in hint.marks]
+    return replace(hint, title=say(hint.title), marks=marks,
+                   evidence=say(hint.evidence) + " (read off the validation loss: the file has no training loss)")
 
 
 def diagnose_loaded(loaded: LoadedHistory, classes: int | None = None,

@@ -322,7 +322,8 @@ def _bad_init(c: Curves, x: Context) -> Hint | None:
     # (2) stuck for the whole run: the loss never moved
     moved = float(np.nanmax(np.abs(y - y[0]))) if math.isfinite(y[0]) else 0.0
     if moved <= t.stuck_total and c.n >= t.flat_epochs and (near or _acc_constant(acc)):
-        steady = falling_share(loss) >= 0.8 and (y[0] - y[np.isfinite(y)][-1]) > 0.002
+        finite_y = y[np.isfinite(y)]
+        steady = falling_share(loss) >= 0.8 and len(finite_y) > 0 and (y[0] - finite_y[-1]) > 0.002
         if not steady:  # (a loss that creeps down every epoch is a learning rate too small)
             if x.probes.update_ratio is not None and x.probes.update_ratio < 1e-5 and not bonus:
                 return None  # the weights barely move and nothing is dead or saturated: the learning rate
@@ -611,6 +612,30 @@ def healthy(c: Curves, x: Context) -> Hint | None:
                 f"of it, and no oscillation, overfitting or slow-down shows" if settled else
                 f"{said}, at epoch {c.at(i_best)}", advice, confidence(c.n / t.flat_epochs, 0.6, 0.9),
                 marks=[mark(c.at(i_best), "val_loss" if series is c.val_loss else "loss", series[i_best])])
+
+
+# ---- a loss below zero -----------------------------------------------------------------------------------
+NEGATIVE = -1e-3  # a cross-entropy is never below 0; a little below is rounding in a logged mean
+
+
+def negative_loss(c: Curves) -> Hint | None:
+    """A loss below zero is not a cross-entropy of these targets: labels outside [0, 1] fed to a
+    binary cross-entropy, or a sign flipped. What it does says nothing about learning."""
+    for series, values, name in (("loss", c.loss, "training loss"), ("val_loss", c.val_loss, "validation loss")):
+        below = np.flatnonzero(np.isfinite(values) & (values < NEGATIVE))
+        if len(below):
+            j = int(below[0])
+            lowest = int(np.argmin(np.where(np.isfinite(values), values, np.inf)))
+            return Hint(
+                "divergence", "The loss is below zero: it does not fit its targets", "error", c.at(j),
+                f"the {name} is {num(values[j])} at epoch {c.at(j)} and reaches {num(values[lowest])} at epoch "
+                f"{c.at(lowest)}; a cross-entropy is never below 0, so the targets do not fit this loss (labels "
+                "outside 0 and 1 fed to a binary cross-entropy, or a sign flipped), and where the curve goes "
+                "says nothing about learning",
+                "check the targets against the loss: class indices with a sparse categorical cross-entropy, "
+                "one-hot rows with a categorical one, 0/1 labels with a binary one and a sigmoid output",
+                0.95, marks=[mark(c.at(j), series, values[j]), mark(c.at(lowest), series, values[lowest])])
+    return None
 
 
 def not_judged(reason: str, what: str) -> Hint:
