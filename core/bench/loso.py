@@ -1,5 +1,6 @@
 """The Curve Doctor measured on curves it was not tuned on: leave-one-source-out over the labelled
-corpus (assets/diagnosis_corpus: TuneLab's trainer, a plain PyTorch loop, real Keras 3).
+corpus (assets/diagnosis_corpus: TuneLab's trainer, a plain PyTorch loop, real Keras 3, and the real
+logs people committed to public repositories, real/, with their provenance).
 
 For each fold one source is held out: the rules' thresholds are fitted on the other two (coordinate
 descent over a small grid per threshold, maximizing the mean of macro-F1 with and without the class
@@ -22,7 +23,7 @@ from core.bench import recording
 from core.doctor.baselines import autotrainer, umlaut
 from core.doctor.diagnose import diagnose, family_of_run
 from core.doctor.hints import FAMILIES, FAMILY_OF
-from core.doctor.history_io import read_history_file
+from core.doctor.history_io import HistoryFileError, read_history_file, read_history_file_segments
 from core.doctor.rules import DEFAULT, Thresholds
 
 CORPUS = Path(__file__).resolve().parents[2] / "assets" / "diagnosis_corpus"
@@ -54,20 +55,59 @@ class Case:
     run_id: str
     source: str
     label: str
-    classes: int
+    classes: int  # 0: not known
     history: tuple  # rows as tuples of items (hashable, for the cache)
+    labels: tuple = ()  # a real log may carry several labels (overfitting;oscillation): any one is right
+    columns: frozenset | None = None  # the file's columns, as history_io mapped them (real logs)
+    regression: bool = False
+    confidence: str = ""  # a real log's label confidence (high, medium)
 
     def rows(self) -> list[dict]:
         return [dict(r) for r in self.history]
 
+    def right(self, family: str | None) -> str:
+        """The label this prediction is scored against: the one it names, when the case has it."""
+        return family if family in self.labels else self.label
 
-def load_corpus(folder: Path = CORPUS) -> list[Case]:
+
+REAL = "real"
+COUNTED_CONFIDENCE = ("high", "medium")  # LABELLING.md: only these count in a headline
+
+
+def load_corpus(folder: Path = CORPUS, real: bool = True) -> list[Case]:
+    """The generated corpus (index.csv: three training codes) and, with `real`, the real logs people
+    committed (real/: labels.csv, high and medium confidence only) as the fourth source."""
     index = pd.read_csv(folder / "index.csv")
     cases = []
     for row in index.itertuples():
         loaded = read_history_file(folder / row.file)
         rows = tuple(tuple(sorted(r.items())) for r in loaded.history)
         cases.append(Case(row.run_id, row.source, row.label, int(row.classes), rows))
+    if real and (folder / REAL / "labels.csv").exists():
+        cases += load_real(folder / REAL)
+    return cases
+
+
+def load_real(folder: Path, confidences: tuple[str, ...] = COUNTED_CONFIDENCE) -> list[Case]:
+    """The real logs of `folder` (curves/, labels.csv, sources.csv), read as the Curve Doctor page reads
+    an upload (the last run of a file). A file the reader refuses is left out here; the readers' tests
+    name it."""
+    labels = pd.read_csv(folder / "labels.csv", dtype=str).fillna("")
+    sources = pd.read_csv(folder / "sources.csv", dtype=str).fillna("").set_index("file")
+    cases = []
+    for row in labels.itertuples():
+        if row.confidence not in confidences:
+            continue
+        try:
+            loaded = read_history_file_segments(folder / "curves" / row.file)[-1]
+        except HistoryFileError:
+            continue
+        known = sources.loc[row.file, "classes_if_known"].strip() if row.file in sources.index else ""
+        found = tuple(label.strip() for label in row.labels.split(";") if label.strip())
+        rows = tuple(tuple(sorted(r.items())) for r in loaded.history)
+        cases.append(Case(row.file, REAL, found[0], int(known) if known.isdigit() else 0, rows, found,
+                          frozenset(loaded.mapping.values()) if loaded.mapping else None, loaded.regression,
+                          row.confidence))
     return cases
 
 
@@ -79,16 +119,17 @@ def scores(pairs: list[tuple[str, str | None]]) -> dict:
 
 @lru_cache(maxsize=None)
 def _doctor(case: Case, t: Thresholds, with_classes: bool) -> str | None:
-    return family_of_run(diagnose(case.rows(), classes=case.classes if with_classes else None, thresholds=t))
+    return family_of_run(diagnose(case.rows(), classes=(case.classes or None) if with_classes else None,
+                                  thresholds=t, columns=case.columns, regression=case.regression))
 
 
 def doctor_pairs(cases: list[Case], t: Thresholds, with_classes: bool) -> list[tuple[str, str | None]]:
-    return [(c.label, _doctor(c, t, with_classes)) for c in cases]
+    return [(c.right(p), p) for c in cases for p in (_doctor(c, t, with_classes),)]
 
 
 def baseline_pairs(cases: list[Case], rule: Callable, with_classes: bool) -> list[tuple[str, str | None]]:
-    return [(c.label, FAMILY_OF.get(rule(c.rows(), classes=c.classes if with_classes else None)))
-            for c in cases]
+    return [(c.right(p), p) for c in cases
+            for p in (FAMILY_OF.get(rule(c.rows(), classes=(c.classes or None) if with_classes else None)),)]
 
 
 def objective(cases: list[Case], t: Thresholds) -> float:
@@ -145,6 +186,9 @@ def leave_one_source_out(cases: list[Case], log: Callable[[str], None] = lambda 
                 "autotrainer": scores(baseline_pairs(test, autotrainer, with_classes)),
                 "umlaut": scores(baseline_pairs(test, umlaut, with_classes)),
             }
+            high = [c for c in test if c.confidence == "high"]
+            if high:  # the real fold's headline: its clear-cut runs
+                fold[key]["high_confidence_right"] = scores(doctor_pairs(high, fitted, with_classes))["accuracy"]
         folds[held] = fold
     worst = {key: min(f[key]["curve_doctor"]["macro_f1"] for f in folds.values())
              for key in ("with_classes", "without_classes")}
@@ -186,6 +230,10 @@ def format_lines(result: dict) -> list[str]:
             for name, sc in fold[key].items():
                 lines.append(f"    {name:<22} macro-F1 {sc['macro_f1']:.3f}  false alarms {sc['false_alarm_rate']:.1%}  "
                              f"accuracy {sc['accuracy']:.3f}")
+            doctor = fold[key]["curve_doctor"]
+            lines.append(f"      coverage (runs given a cause) {doctor['coverage']:.0%}"
+                         + (f"; right on the high-confidence runs {fold[key]['high_confidence_right']:.0%}"
+                            if "high_confidence_right" in fold[key] else ""))
             per = fold[key]["curve_doctor"]["per_class"]
             lines.append("      " + "  ".join(f"{k}: P {v['precision']:.2f} R {v['recall']:.2f}" for k, v in per.items()))
     worst, fa = out["worst_fold_macro_f1"], out["worst_fold_false_alarm_rate"]

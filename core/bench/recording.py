@@ -47,5 +47,7 @@ def scores(pairs: list[tuple[str, str | None]], labels: Iterable[str], present_o
         "macro_f1": round(sum(per[lab]["f1"] for lab in counted) / max(1, len(counted)), 3),
         "false_alarm_rate": round(sum(p != "healthy" for p in healthy) / len(healthy), 3) if healthy else None,
         "accuracy": round(sum(t == p for t, p in pairs) / len(pairs), 3) if pairs else None,
+        # the share of runs given a cause at all ("not judged" is None): an abstention counts as not right
+        "coverage": round(sum(p is not None for _, p in pairs) / len(pairs), 3) if pairs else None,
         "runs": len(pairs),
     }

@@ -145,5 +145,5 @@ def test_the_checks_can_fail():
 
 def test_no_history_file_is_left_out_of_the_index(index):
     listed = set(index["file"])
-    on_disk = {f"{p.parent.name}/{p.name}" for p in CORPUS.glob("*/*.csv")}
-    assert on_disk == listed
+    on_disk = {f"{p.parent.name}/{p.name}" for p in CORPUS.glob("*/*.csv") if p.parent.name != "real"}
+    assert on_disk == listed  # (real/ is indexed by its own labels.csv and sources.csv)
