@@ -82,3 +82,30 @@ def test_try_it_on_a_stored_run_loads_the_advised_setting_into_the_train_page():
     # ...with the run's settings in the knobs, the learning rate changed
     assert at.number_input(key="knob_lr").value == 0.01 and at.number_input(key="knob_epochs").value == 6
     assert at.selectbox(key="knob_dataset").value == "digits" and at.number_input(key="knob_dropout").value == 0.2
+
+
+KERAS_CONSOLE = "".join(
+    f"Epoch {e}/12\n32/32 [==============================] - 1s 20ms/step - loss: {0.7 ** e:.4f} - accuracy: "
+    f"{min(1.0, 0.5 + 0.05 * e):.4f} - val_loss: {v:.4f} - val_accuracy: 0.8000\n"
+    for e, v in enumerate([1.0, 0.8, 0.65, 0.55, 0.5, 0.48, 0.5, 0.53, 0.57, 0.6, 0.63, 0.66], start=1))
+
+
+def test_pasted_console_output_is_read_and_diagnosed():
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio[0].set_value("Paste console output").run()
+    at.text_area[0].input(KERAS_CONSOLE).run()
+    assert not at.exception and not at.error
+    text = page_text(at)
+    assert "pasted output (keras console, 12 epochs)" in text and "Overfitting" in text
+    at.text_area[0].input("nothing that looks like training").run()
+    assert any(e.value.startswith("pasted output:") for e in at.error)  # one line, what is wrong
+
+
+def test_a_notebook_upload_shows_each_fit():
+    from tests.doctor.test_readers import notebook_with_two_fits
+
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.file_uploader[0].set_value(("lab.ipynb", notebook_with_two_fits().encode(), "application/json")).run()
+    assert not at.exception and not at.error
+    text = page_text(at)
+    assert "lab.ipynb cell 3 (notebook, 3 epochs)" in text and "lab.ipynb cell 5 (notebook, 4 epochs)" in text
