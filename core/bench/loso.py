@@ -47,6 +47,8 @@ GRID: dict[str, tuple] = {
     "high_start": (1.5, 2.0, 3.0),
     "plateau_flat": (0.005, 0.01, 0.02),
     "accelerating": (1.5, 2.5, 4.0),
+    "rise_density": (0.0, 0.10, 0.20),
+    "overfit_tail": (0.0, 0.20, 0.30),
 }
 
 

@@ -64,9 +64,10 @@ def register(subparsers) -> None:
     doctor = subparsers.add_parser(
         "bench-diagnosis", help="score the Curve Doctor and published baselines on curves it was not tuned on",
         description="Leave-one-source-out over the labelled corpus (assets/diagnosis_corpus: TuneLab's trainer, a "
-                    "plain PyTorch loop, real Keras): per fold the thresholds are fitted on two sources and scored on "
-                    "the third, with and without the class count; macro-F1, false alarms on healthy runs and "
-                    "per-family precision/recall, beside AUTOTRAINER's and UMLAUT's rules on the same folds; the "
+                    "plain PyTorch loop, real Keras, and real logs people committed): per fold the thresholds are fitted "
+                    "on three sources and scored on the fourth, with and without the class count; macro-F1, false "
+                    "alarms on healthy runs, coverage (runs given a cause), per-family precision/recall and, on "
+                    "the real logs, the share right on the high-confidence runs, beside AUTOTRAINER's and UMLAUT's rules on the same folds; the "
                     "worst fold is the headline. Also the fix rate (the first hint's Try it, trained again) and "
                     "TuneLab's own runs with per-step losses and probes (assets/diagnosis_bench).")
     add_json(doctor)

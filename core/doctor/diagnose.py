@@ -23,7 +23,7 @@ from core.doctor.history_io import LoadedHistory
 
 # The version of the rules: stored diagnoses carry it, and a stored run shown after the rules changed
 # is diagnosed again (core/runs/lifecycle.py).
-RULES_VERSION = "4"
+RULES_VERSION = "5"
 _SEVERITY_RANK = {"error": 2, "warning": 1, "info": 0}
 
 __all__ = ["FAMILIES", "FAMILY_OF", "HINT_IDS", "Hint", "RULES_VERSION", "diagnose", "diagnose_loaded", "primary",

@@ -34,8 +34,10 @@ class Thresholds:
     rise_floor: float = 0.02  # ... and above 2% of chance (an absolute 0.02 when the classes are unknown)
     rises_needed: int = 2  # one uptick is not oscillation
     val_rises_needed: int = 2  # or one rise of the training loss and this many of the validation loss
+    rise_density: float = 0.10  # in a long run the rises needed grow with it: at least this share of its epochs
     overfit_rise: float = 0.10  # the validation loss ends 10% above its minimum ...
     overfit_after: int = 2  # ... at least this many epochs after it, with the training loss still falling
+    overfit_tail: float = 0.20  # or the last fifth of the run (at least overfit_after epochs) all sit above it
     gap: float = 0.10  # or training accuracy this far above validation accuracy ...
     gap_train: float = 0.99  # ... with training accuracy at least this (memorized), for the last 3 epochs
     low: float = 0.35  # learned: the best validation loss below this share of chance ...
@@ -436,7 +438,14 @@ def _unsteady(c: Curves, t: Thresholds, start: int = 1) -> bool:
     """The loss goes up again and again: the oscillation rule's test, from epoch `start` + 1."""
     up = rises(c.loss, t.rise, t.rise_floor * reference(c), start=start)
     val_up = rises(c.val_loss, t.rise, t.rise_floor * reference(c), start=start)
-    return len(up) >= t.rises_needed or (len(up) >= 1 and len(val_up) >= t.val_rises_needed)
+    return _enough(c, t, len(up), len(val_up))
+
+
+def _enough(c: Curves, t: Thresholds, up: int, val_up: int) -> bool:
+    """Enough rises for oscillation: two of the training loss, or one and two of the validation loss;
+    in a long run, as many as t.rise_density of its epochs (a hundred noisy epochs have a few bumps)."""
+    scaled = math.ceil(t.rise_density * c.n)
+    return up >= max(t.rises_needed, scaled) or (up >= 1 and val_up >= max(t.val_rises_needed, scaled))
 
 
 def oscillation(c: Curves, x: Context) -> Hint | None:
@@ -449,7 +458,7 @@ def oscillation(c: Curves, x: Context) -> Hint | None:
     up = rises(c.loss, rel, t.rise_floor * ref, start=1)
     val_up = rises(c.val_loss, t.rise, t.rise_floor * ref, start=1)
     peaks = len(val_up)
-    if not (len(up) >= t.rises_needed or (len(up) >= 1 and peaks >= t.val_rises_needed)):
+    if not _enough(c, t, len(up), peaks):
         return None
     biggest = max((r for _, r in up), default=0.0)
     shown = up[:4]
@@ -496,7 +505,11 @@ def _overfitting(c: Curves, x: Context) -> Hint | None:
     after = after[np.isfinite(after)]
     if len(after) >= t.overfit_after:
         rise = c.val_loss[-1] / c.val_loss[m] - 1
-        persistent = float(np.mean(after >= c.val_loss[m] * (1 + t.overfit_rise / 2))) >= 0.75
+        above = after >= c.val_loss[m] * (1 + t.overfit_rise / 2)
+        tail = max(t.overfit_after, math.ceil(t.overfit_tail * c.n))
+        # it stays up: most epochs since the minimum, or (a flat stretch before the climb) every one of the last
+        persistent = float(np.mean(above)) >= 0.75 or (t.overfit_tail > 0 and len(above) >= tail
+                                                       and bool(np.all(above[-tail:])))
         train_drop = 1 - c.loss[-1] / c.loss[m] if c.loss[m] > 0 else 0.0
         if rise >= t.overfit_rise and persistent and train_drop >= 0.1 and falling_share(c.loss[m:]) >= 0.6:
             gap = ""

@@ -67,7 +67,10 @@ def test_cli_prints_the_benchmark_as_json(capsys, monkeypatch):
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"leave_one_source_out", "shipped_thresholds_by_source", "fix_rate", "tunelab_with_steps_and_probes"}
     folds = out["leave_one_source_out"]["folds"]
-    assert set(folds) == {"tunelab", "torch_loop", "keras"}
+    assert set(folds) == {"tunelab", "torch_loop", "keras", "real"}
+    real = folds["real"]["with_classes"]
+    assert real["curve_doctor"]["runs"] == 52 and 0 <= real["high_confidence_right"] <= 1
+    assert 0 < real["curve_doctor"]["coverage"] <= 1
     assert set(out["tunelab_with_steps_and_probes"]["all"]) == {"curve_doctor", "curve_doctor_curves_only",
                                                                 "autotrainer", "umlaut"}
 
