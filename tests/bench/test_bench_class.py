@@ -11,6 +11,9 @@ import pytest
 from core.bench import classroom
 from core.cli import main
 
+# a real server with sessions, like the browser tests: it takes its turn on their worker (make test)
+pytestmark = pytest.mark.xdist_group("browser")
+
 KEYS = ("students", "training_images_per_s_watched", "training_images_per_s_unwatched", "ratio",
         "server_cpu_ms_per_poll", "max_wait_first_run_s")
 
