@@ -42,9 +42,13 @@ def test_a_file_over_the_limit_is_refused_a_good_one_is_read_and_pasted_output_t
             assert not page.locator("[data-testid=stException]").count()
 
             # what model.fit printed, pasted as it is (progress bars redrawn with \r included)
-            wait_until_idle(page)
-            page.get_by_text("Paste console output").click()
-            box = page.get_by_label("Console output")
+            box = page.get_by_role("textbox", name="Console output")
+            for _ in range(3):  # a click that lands while the page reruns is lost: click until it shows
+                wait_until_idle(page)
+                page.get_by_text("Paste console output").click()
+                wait_until_idle(page)
+                if box.count():
+                    break
             box.wait_for()
             box.fill(CONSOLE)
             box.press("Control+Enter")  # (what a person does, or a click elsewhere: Streamlit applies it)
