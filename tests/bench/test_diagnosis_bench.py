@@ -63,6 +63,8 @@ def test_cli_prints_the_benchmark_as_json(capsys, monkeypatch):
     from core.bench import loso
 
     monkeypatch.setattr(loso, "GRID", {"rise": (0.1,)})  # (the real fit takes minutes: the bench command's job)
+    every = loso.load_corpus()  # the wiring, on a third of the generated runs and every real one
+    monkeypatch.setattr(loso, "load_corpus", lambda: [c for i, c in enumerate(every) if c.source == "real" or i % 3 == 0])
     assert main(["bench-diagnosis", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"leave_one_source_out", "shipped_thresholds_by_source", "fix_rate", "tunelab_with_steps_and_probes"}

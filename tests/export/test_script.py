@@ -4,6 +4,7 @@ away a script that would not reproduce the run."""
 from __future__ import annotations
 
 import builtins
+import functools
 import inspect
 import json
 import os
@@ -53,15 +54,25 @@ def train_run(tmp_path: Path, status: str = "completed", name: str = "", **chang
     return store, run.run_id
 
 
-def run_isolated(script: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run a script in its own folder with a plain environment: no PYTHONPATH, the repo not importable."""
+def isolated_env() -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
     env["OMP_NUM_THREADS"] = "2"
-    probe = subprocess.run([sys.executable, "-c", "import core"], cwd=script.parent, env=env, capture_output=True,
+    return env
+
+
+@functools.lru_cache(maxsize=None)
+def out_of_reach(folder: Path) -> bool:
+    """TuneLab cannot be imported from `folder` with the plain environment (checked once a folder)."""
+    probe = subprocess.run([sys.executable, "-c", "import core"], cwd=folder, env=isolated_env(), capture_output=True,
                            text=True, timeout=60)
-    assert probe.returncode != 0 and "No module named 'core'" in probe.stderr  # TuneLab is out of reach
-    return subprocess.run([sys.executable, script.name, *args], cwd=script.parent, env=env, capture_output=True,
-                          text=True, timeout=240)
+    return probe.returncode != 0 and "No module named 'core'" in probe.stderr
+
+
+def run_isolated(script: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run a script in its own folder with a plain environment: no PYTHONPATH, the repo not importable."""
+    assert out_of_reach(script.parent)  # TuneLab is out of reach
+    return subprocess.run([sys.executable, script.name, *args], cwd=script.parent, env=isolated_env(),
+                          capture_output=True, text=True, timeout=240)
 
 
 def rel(a: float, b: float) -> float:
