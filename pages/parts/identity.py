@@ -1,8 +1,8 @@
 """Who is at this browser: a display name typed in "Your name", a secret token behind it kept in a
 browser cookie (never in the address, so a shared ?run= link carries no identity), and the teacher's
 role for whoever types the class key in "Class key" (kept for the browser, not the key itself, until
-"Log out as teacher" or the end of the school day: core/runs/classroom.py). With OpenID Connect configured in
-.streamlit/secrets.toml ([auth]), st.login takes over and the account is the person.
+"Log out as teacher" or the end of the school day: core/runs/classroom.py). With OpenID Connect
+configured in .streamlit/secrets.toml ([auth]), st.login takes over and the account is the person.
 
 The cookie is read from the page's own request through st.context.cookies and written through
 extra-streamlit-components' CookieManager (Streamlit itself cannot set a cookie). Rights are checked

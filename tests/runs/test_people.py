@@ -103,8 +103,12 @@ def test_the_teacher_role_lasts_for_the_browser_until_logged_out_without_keeping
         assert KEY.encode() not in path.read_bytes()
     # a student's browser never gets the role, whatever the teacher did
     assert not again.remembers_teacher(student_token) and not again.identify(student_token, "Ana").is_teacher
-    # a new class key ends every grant made under the old one
-    assert not Classroom(store, class_key="other-key").identify(teacher_token, "T").is_teacher
+    # a new class key ends every grant made under the old one, and typing the new one grants at once
+    renewed = Classroom(store, class_key="other-key")
+    assert not renewed.identify(teacher_token, "T").is_teacher
+    assert renewed.identify(teacher_token, "T", key="other-key").is_teacher and renewed.remembers_teacher(teacher_token)
+    assert not again.remembers_teacher(teacher_token)  # (the old key's class no longer knows it)
+    again.identify(teacher_token, "", key=KEY)
     # and so does the end of the school day
     import core.runs.classroom as classroom_module
     later = classroom_module.time.time() + classroom_module.TEACHER_SECONDS + 1
