@@ -24,8 +24,9 @@ with start[1].container(border=True):
                "and tanh boil over and the gradient vanish.")
 with start[2].container(border=True):
     st.page_link("pages/curve_doctor.py", label="**Curve Doctor**", icon=icons.CURVE_DOCTOR)
-    st.caption("Upload a Keras or TensorBoard CSV, or pick a stored run: oscillation, overfitting, too small "
-               "a learning rate, bad initialization or divergence, with the evidence and the fix.")
+    st.caption("Upload a Keras or TensorBoard CSV, paste what model.fit printed, or pick a stored run: "
+               "oscillation, overfitting, too small a learning rate, bad initialization or divergence, with "
+               "the evidence and the fix.")
 
 with st.container(border=True):
     wall, teacher, how = st.columns([1, 1, 3], vertical_alignment="center")
