@@ -11,7 +11,7 @@ from core.runs.lifecycle import stored_diagnosis
 from core.runs.store import RunStore
 from pages.parts.hint_view import hint_chart, render_hints
 from pages.parts import icons
-from pages.parts.ui import get_store, plain, use_app_navigation
+from pages.parts.ui import get_store, plain, show_user_error, use_app_navigation
 
 UPLOAD, PASTE, STORED = "Upload files", "Paste console output", "Stored runs"
 TYPES = ["csv", "txt", "log", "json", "jsonl", "ipynb"]
@@ -38,7 +38,7 @@ def uploaded_cases(files, classes: int | None) -> None:
     on its own."""
     for upload in files:
         if upload.size > MAX_BYTES:
-            st.error(str(HistoryFileError(upload.name, too_big(upload.size))), icon=icons.ERROR)
+            show_user_error(HistoryFileError(upload.name, too_big(upload.size)))
             continue
         read_cases(upload.getvalue(), upload.name, classes, key=f"upload_{upload.file_id}")
 
@@ -48,7 +48,7 @@ def read_cases(data: bytes | str, name: str, classes: int | None, key: str) -> N
     try:
         segments = read_histories(data, name)
     except UserError as exc:
-        st.error(str(exc), icon=icons.ERROR)
+        show_user_error(exc)
         return
     for i, loaded in enumerate(segments):
         notes = list(loaded.notes)
@@ -124,4 +124,4 @@ else:
     try:
         stored_cases(get_store())
     except UserError as exc:
-        st.error(str(exc), icon=icons.ERROR)
+        show_user_error(exc)

@@ -8,7 +8,7 @@ float32 kernels (BLAS, oneDNN convolutions, vectorised activations) differ betwe
 bits (a newcomer's AMD EPYC gave 0.41652456 where the recording says 0.41652452 after one epoch), and
 training grows those differences step by step and epoch over epoch. `python -m tests.golden.drift`
 measures that growth by replaying the recorded cases with the kernels other CPUs pick
-(ATEN_CPU_CAPABILITY=default/avx2/avx512) and other thread counts, and replays the named mutants
+(ATEN_CPU_CAPABILITY=default/avx2/avx512), and replays the named mutants
 (a schedule that never steps, best weights saved without a copy, ...): the tolerances below sit
 well above the first and well below the second (the numbers are in the drift report).
 """

@@ -23,7 +23,7 @@ from core.bench import recording
 from core.doctor.baselines import autotrainer, umlaut
 from core.doctor.diagnose import diagnose, family_of_run
 from core.doctor.hints import FAMILIES, FAMILY_OF
-from core.doctor.history_io import HistoryFileError, read_history_file, read_history_file_segments
+from core.doctor.history_io import HistoryFileError, read_history_file
 from core.doctor.rules import DEFAULT, Thresholds
 
 CORPUS = Path(__file__).resolve().parents[2] / "assets" / "diagnosis_corpus"
@@ -67,6 +67,10 @@ class Case:
     def rows(self) -> list[dict]:
         return [dict(r) for r in self.history]
 
+    def k(self, with_classes: bool) -> int | None:
+        """The class count the doctor is given: none when asked to do without, or when it is not known."""
+        return (self.classes or None) if with_classes else None
+
     def right(self, family: str | None) -> str:
         """The label this prediction is scored against: the one it names, when the case has it."""
         return family if family in self.labels else self.label
@@ -101,7 +105,7 @@ def load_real(folder: Path, confidences: tuple[str, ...] = COUNTED_CONFIDENCE) -
         if row.confidence not in confidences:
             continue
         try:
-            loaded = read_history_file_segments(folder / "curves" / row.file)[-1]
+            loaded = read_history_file(folder / "curves" / row.file)
         except HistoryFileError:
             continue
         known = sources.loc[row.file, "classes_if_known"].strip() if row.file in sources.index else ""
@@ -121,8 +125,8 @@ def scores(pairs: list[tuple[str, str | None]]) -> dict:
 
 @lru_cache(maxsize=None)
 def _doctor(case: Case, t: Thresholds, with_classes: bool) -> str | None:
-    return family_of_run(diagnose(case.rows(), classes=(case.classes or None) if with_classes else None,
-                                  thresholds=t, columns=case.columns, regression=case.regression))
+    return family_of_run(diagnose(case.rows(), classes=case.k(with_classes), thresholds=t, columns=case.columns,
+                                  regression=case.regression))
 
 
 def doctor_pairs(cases: list[Case], t: Thresholds, with_classes: bool) -> list[tuple[str, str | None]]:
@@ -130,8 +134,7 @@ def doctor_pairs(cases: list[Case], t: Thresholds, with_classes: bool) -> list[t
 
 
 def baseline_pairs(cases: list[Case], rule: Callable, with_classes: bool) -> list[tuple[str, str | None]]:
-    return [(c.right(p), p) for c in cases
-            for p in (FAMILY_OF.get(rule(c.rows(), classes=(c.classes or None) if with_classes else None)),)]
+    return [(c.right(p), p) for c in cases for p in (FAMILY_OF.get(rule(c.rows(), classes=c.k(with_classes))),)]
 
 
 def objective(cases: list[Case], t: Thresholds) -> float:

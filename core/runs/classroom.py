@@ -104,12 +104,11 @@ class Classroom:
         them in the people table (only the token's SHA-256 is stored, and never the key)."""
         role = people.role_for(key, self._key)
         person_id = people.person_id(token)
-        if role == people.TEACHER:
-            seal, grant = people.teacher_seal(person_id, self._key), self.store.teacher_grant(person_id)
-            # (renewed at most once a minute, not on every rerun; at once under a new key)
-            if grant is None or grant[0] != seal or grant[1] < time.time() + TEACHER_SECONDS - 60:
-                self.store.grant_teacher(person_id, seal, time.time() + TEACHER_SECONDS)
-        elif self._granted(person_id):
+        left = self._grant_left(person_id)
+        if role == people.TEACHER and left < TEACHER_SECONDS - 60:  # (renewed at most once a minute)
+            self.store.grant_teacher(person_id, people.teacher_seal(person_id, self._key),
+                                     time.time() + TEACHER_SECONDS)
+        elif role != people.TEACHER and left > 0:
             role = people.TEACHER
         shown = people.clean_name(name)
         if self.in_class and not shown and role != people.TEACHER:
@@ -118,19 +117,17 @@ class Classroom:
         self.store.touch_person(person.id, person.name)
         return person
 
-    def _granted(self, person_id: str) -> bool:
-        """Whether this person gave today's class key on this browser and the grant has not run out."""
-        if self._key is None:
-            return False
-        grant = self.store.teacher_grant(person_id)
-        if grant is None:
-            return False
-        seal, until = grant
-        return time.time() < until and hmac.compare_digest(seal, people.teacher_seal(person_id, self._key))
+    def _grant_left(self, person_id: str) -> float:
+        """Seconds left of this person's teacher grant under today's class key (0: none, run out, or made
+        under another key)."""
+        grant = self.store.teacher_grant(person_id) if self._key is not None else None
+        if grant is None or not hmac.compare_digest(grant[0], people.teacher_seal(person_id, self._key)):
+            return 0.0
+        return max(0.0, grant[1] - time.time())
 
     def remembers_teacher(self, token: str) -> bool:
         """Whether this browser's holder is the teacher without typing the key again."""
-        return self._granted(people.person_id(token))
+        return self._grant_left(people.person_id(token)) > 0
 
     def end_teacher(self, token: str) -> None:
         """"Log out as teacher": this browser is a student again until the key is typed again."""

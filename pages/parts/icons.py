@@ -22,7 +22,6 @@ WELCOME = ":material/waving_hand:"
 TRIED = ":material/science:"
 DONE = ":material/check_circle:"
 TIMER = ":material/timer:"
-EMPTY_WALL = ":material/grid_view:"
 
 # buttons and labels
 TRAIN_NETWORK = ":material/local_fire_department:"

@@ -225,7 +225,7 @@ def draw(data: dict) -> None:
     chart_col, side_col = st.columns([3.3, 1], gap="small")
     with chart_col:
         if data["chart"] is None:
-            st.info("No runs yet: the class's runs appear here as they train.", icon=icons.EMPTY_WALL)
+            st.info("No runs yet: the class's runs appear here as they train.", icon=icons.WALL)
         else:
             event = st.vega_lite_chart(data["chart"], key="wall_chart", on_select="rerun", selection_mode=PICK,
                                        width="content")

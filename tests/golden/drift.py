@@ -2,8 +2,8 @@
 other CPUs, and how far the named mutants move them, against the tolerance of tests/numerics.py.
 
 Other CPUs, simulated on this one: PyTorch picks its vectorised CPU kernels by what the processor
-offers (ATEN_CPU_CAPABILITY: default = no SIMD, avx2, avx512), and one thread against two changes the
-order of its reductions. Each variant replays every golden case in a subprocess
+offers (ATEN_CPU_CAPABILITY: default = no SIMD, avx2, avx512). Each variant replays every golden case,
+on the one thread it was recorded with, in a subprocess
 (tests/golden/replay.py) and the report gives the largest gap to the record, per case.
 
 Mutants (the bugs the structure issue named): each is made in a copy of the repository, replayed, and
@@ -28,7 +28,7 @@ from tests.numerics import (RECORDED_ACCURACY_ATOL, RECORDED_RTOL, history_gaps,
                             within_recorded_tolerance, worst_gap)
 
 VARIANTS = [
-    {"name": "this CPU, 1 thread (as recorded)", "env": {}},
+    {"name": "this CPU's own kernels", "env": {}},
     {"name": "no SIMD kernels (ATEN_CPU_CAPABILITY=default)", "env": {"ATEN_CPU_CAPABILITY": "default"}},
     {"name": "AVX2 kernels (ATEN_CPU_CAPABILITY=avx2)", "env": {"ATEN_CPU_CAPABILITY": "avx2"}},
     {"name": "AVX-512 kernels where the CPU has them", "env": {"ATEN_CPU_CAPABILITY": "avx512"}},

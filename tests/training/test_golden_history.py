@@ -11,16 +11,11 @@ from tests.numerics import RECORDED_ACCURACY_ATOL, RECORDED_RTOL, history_gaps, 
 
 
 @pytest.fixture(scope="module")
-def replayed():
-    """Each case trained once for the module (the comparisons below read it several times)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(HISTORIES["threads"])
-    try:
-        yield {name: replay_history(name) for name in HISTORIES["cases"]}
-    finally:
-        torch.set_num_threads(before)
+def replayed(one_torch_thread):
+    """Each case trained once for the module (the comparisons below read it several times), with the
+    one thread it was recorded with (tests/conftest.py's one_torch_thread)."""
+    assert HISTORIES["threads"] == 1
+    return {name: replay_history(name) for name in HISTORIES["cases"]}
 
 
 @pytest.mark.parametrize("name", list(HISTORIES["cases"]))
@@ -46,17 +41,8 @@ def test_no_case_sits_on_a_rounding_edge(name):
 
 
 def test_a_run_trained_twice_on_this_machine_is_bit_for_bit_itself(replayed):
-    import torch
-
     name = "mlp_overfit_early_stop_restore"  # early stopping, restore and 4 epochs of Adam
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(HISTORIES["threads"])
-    try:
-        again = replay_history(name)
-    finally:
-        torch.set_num_threads(before)
-    assert again == replayed[name]
+    assert replay_history(name) == replayed[name]
 
 
 def test_the_cases_cover_both_kinds_of_step_settings():

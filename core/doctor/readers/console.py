@@ -15,7 +15,7 @@ import re
 from core.doctor.readers.table import Table, to_csv
 
 KIND = "keras console"
-_EPOCH = re.compile(r"(?i)\bepoch\b\s*[:#\[(]?\s*(\d+)\s*(?:[/|]\s*(\d+)|of\s+(\d+))?")
+_EPOCH = re.compile(r"(?i)\bepoch\b\s*[:#\[(]?\s*(\d+)")  # Epoch 3/20, Epoch: 3, (Epoch 3 / 10), Epoch [3/10]
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf"
 _NAME = r"[A-Za-z][A-Za-z0-9_.]*(?: [A-Za-z0-9][A-Za-z0-9_.]*){0,3}"  # up to four words, no " - " in it
 _PAIR = re.compile(r"(?i)(" + _NAME + r")\s*[:=]\s*(?:tensor\(\s*)?(" + _NUMBER + r")\s*(%?)")
@@ -106,8 +106,7 @@ def _side(name: str) -> str | None:
 def _pairs(line: str) -> dict[str, float]:
     out: dict[str, float] = {}
     words = re.split(r"[\s_\-:]+", line.strip().lower(), maxsplit=1)
-    line_side = _SIDES.get(words[0]) if words else None
-    side = line_side
+    side = _SIDES.get(words[0]) if words else None  # the line's first word ("val loss: ..., acc: ...")
     for match in _PAIR.finditer(line):
         name, value, percent = match.group(1).strip(" .-_"), match.group(2), match.group(3)
         if not _metric(name):

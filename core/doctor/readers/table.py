@@ -34,8 +34,6 @@ def to_csv(columns: dict[str, list], epoch_key: str | None = None) -> str:
 def _cell(value) -> str:
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return str(int(value))
     if isinstance(value, float):
         return "nan" if math.isnan(value) else repr(value)
     return str(value)
